@@ -1,0 +1,51 @@
+"""The knowledge base: source documents and the chunks that retrieval returns and answers cite."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Language(models.TextChoices):
+    DUTCH = "nl", "Nederlands"
+    ENGLISH = "en", "English"
+
+
+class Source(models.Model):
+    """One loaded document. ``origin`` identifies the file it came from, so a changed file
+    replaces its own chunks; ``content_hash`` makes re-loading an unchanged file a no-op."""
+
+    origin = models.CharField(max_length=500, unique=True)
+    title = models.CharField(max_length=300)
+    url = models.URLField(max_length=500, blank=True)
+    language = models.CharField(max_length=2, choices=Language.choices)
+    content_hash = models.CharField(max_length=64)
+    loaded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(models.Model):
+    """A passage of a source of roughly 100-300 words, with the headings above it.
+
+    ``search_text`` holds the Snowball stems of heading and text; the full-text index (SQLite FTS5
+    or a PostgreSQL tsvector with a GIN index, see migration 0002) is built from it.
+    """
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    heading_path = models.CharField(max_length=500, blank=True)
+    text = models.TextField()
+    search_text = models.TextField(editable=False)
+
+    class Meta:
+        ordering = ["source", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "position"], name="chunk_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source.title} #{self.position}"

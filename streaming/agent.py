@@ -1,0 +1,226 @@
+"""The specialist agent: retrieve sources, number them, and stream the model's answer.
+
+One Pydantic AI ``Agent`` and one model per process (a fresh provider costs tens of milliseconds
+and a new connection pool). Sources are retrieved *before* the model call and handed to it numbered
+``[1]..[k]``, so the first token needs a single model round trip and no tool calls.
+
+``answer()`` is what the streaming endpoint calls: an async generator of typed events — the
+numbered sources first, then each text delta the moment the model produces it (no debounce, no
+buffering), then the usage. Upstream failures surface as ``UpstreamError`` with a code the caller
+maps onto its wire format.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from pydantic_ai import Agent
+from pydantic_ai.exceptions import (
+    AgentRunError,
+    ModelAPIError,
+    ModelConnectionError,
+    ModelRateLimitError,
+    ModelServerError,
+    ModelUnavailableError,
+)
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    PartDeltaEvent,
+    PartStartEvent,
+    TextPart,
+    TextPartDelta,
+    UserPromptPart,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+
+from citations.retrieval import RetrievedChunk, retrieve
+
+from .offline_model import OFFLINE_MODEL_NAME, build_offline_model
+
+LANGUAGE_NAMES = {"nl": "Dutch (Nederlands)", "en": "English"}
+
+INSTRUCTIONS = """\
+You are EVI 360, an assistant for occupational health and safety specialists in the Netherlands.
+
+Rules:
+- Answer in the language named on the "Answer language" line, whatever language the sources are in.
+- Use only the numbered sources given with the question. Do not add facts from elsewhere.
+- Cite the sources inline with their number in square brackets right after the statement they
+  support, one number per bracket: [1], or [1][3] for two sources. Never write [1, 3] or [1-3].
+- If the sources do not cover the question, say so plainly and do not guess.
+- Be concise and practical: short paragraphs or a short list.
+"""
+
+
+class UpstreamError(Exception):
+    """The model failed. ``code`` is ``upstream_unavailable`` (overloaded, rate limited, 5xx,
+    connection failure: worth retrying later) or ``upstream_error`` (anything else); ``message``
+    is safe to show a user."""
+
+    def __init__(self, code: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class NumberedSource:
+    number: int
+    chunk: RetrievedChunk
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The numbered sources given to the model (empty when the knowledge base has nothing)."""
+
+    items: list[NumberedSource]
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+
+AnswerEvent = Sources | TextDelta | Usage
+
+
+def build_model(name: str) -> Model:
+    """The model for an ``EVI360_MODEL`` value."""
+    if name == OFFLINE_MODEL_NAME:
+        return build_offline_model()
+    model_settings = ModelSettings(
+        max_tokens=settings.EVI360_MAX_OUTPUT_TOKENS, max_retries=settings.EVI360_UPSTREAM_MAX_RETRIES
+    )
+    if name.startswith("anthropic:"):
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        provider = AnthropicProvider(
+            api_key=settings.ANTHROPIC_API_KEY or None, base_url=settings.ANTHROPIC_BASE_URL or None
+        )
+        return AnthropicModel(name.split(":", 1)[1], provider=provider, settings=model_settings)
+    from pydantic_ai.models import infer_model
+
+    model = infer_model(name)
+    model._settings = {**(model.settings or {}), **model_settings}  # type: ignore[attr-defined]
+    return model
+
+
+@functools.cache
+def get_model() -> Model:
+    return build_model(settings.EVI360_MODEL)
+
+
+@functools.cache
+def get_agent() -> Agent[None, str]:
+    return Agent(instructions=INSTRUCTIONS, name="evi360-specialist")
+
+
+def model_display_name(model: Model | None = None) -> str:
+    """The name we record and show: ``offline``, or e.g. ``anthropic:claude-sonnet-4-5``."""
+    model = model or get_model()
+    return model.model_name if model.model_name == OFFLINE_MODEL_NAME else f"{model.system}:{model.model_name}"
+
+
+def format_prompt(query: str, language: str, sources: Sequence[NumberedSource]) -> str:
+    blocks = []
+    for source in sources:
+        chunk = source.chunk
+        heading = f" — {chunk.heading_path}" if chunk.heading_path else ""
+        blocks.append(f"[{source.number}] {chunk.title}{heading} ({chunk.language})\n{chunk.text}")
+    sources_text = "\n\n".join(blocks) if blocks else "(no sources found)"
+    return (
+        f"<sources>\n{sources_text}\n</sources>\n\n"
+        f"Answer language: {LANGUAGE_NAMES.get(language, language)} [{language}]\n"
+        f"Question: {query}"
+    )
+
+
+def history_messages(history: Sequence[tuple[str, str]]) -> list[ModelMessage]:
+    """Earlier (question, answer) turns of the conversation as model messages."""
+    messages: list[ModelMessage] = []
+    for question, answer_text in history:
+        messages.append(ModelRequest(parts=[UserPromptPart(content=question)]))
+        messages.append(ModelResponse(parts=[TextPart(content=answer_text)]))
+    return messages
+
+
+def _retrieve_and_release(query: str, language: str, k: int) -> list[RetrievedChunk]:
+    try:
+        return retrieve(query, language, k)
+    finally:
+        # The model call that follows can take a minute: give the connection back now.
+        close_old_connections()
+
+
+retrieve_sources = sync_to_async(_retrieve_and_release, thread_sensitive=False)
+
+
+def _upstream_error(exc: Exception) -> UpstreamError:
+    if isinstance(exc, ModelRateLimitError | ModelUnavailableError | ModelServerError | ModelConnectionError):
+        return UpstreamError(
+            "upstream_unavailable",
+            "The language model is busy or unreachable right now. Please try again in a moment.",
+            retryable=True,
+        )
+    return UpstreamError(
+        "upstream_error", "The language model could not answer this question.", retryable=False
+    )
+
+
+async def answer(
+    query: str,
+    language: str,
+    *,
+    history: Sequence[tuple[str, str]] = (),
+    user_id: int | None = None,
+    model: Model | None = None,
+    k: int | None = None,
+) -> AsyncIterator[AnswerEvent]:
+    """Stream the answer to ``query`` in ``language`` (``nl``/``en``, already resolved).
+
+    Yields ``Sources`` once, then ``TextDelta`` per model delta as it arrives, then ``Usage``.
+    Raises ``UpstreamError`` for model failures. Cancelling the consumer cancels the model call.
+    """
+    chunks = await retrieve_sources(query, language, k or settings.EVI360_RETRIEVAL_K)
+    sources = [NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+    yield Sources(sources)
+
+    agent = get_agent()
+    try:
+        async with agent.iter(
+            format_prompt(query, language, sources),
+            model=model or get_model(),
+            message_history=history_messages(history) or None,
+            metadata={"user_id": user_id, "language": language},
+        ) as run:
+            async for node in run:
+                if not Agent.is_model_request_node(node):
+                    continue
+                async with node.stream(run.ctx) as stream:
+                    async for event in stream:
+                        if isinstance(event, PartDeltaEvent):
+                            if isinstance(event.delta, TextPartDelta) and event.delta.content_delta:
+                                yield TextDelta(event.delta.content_delta)
+                        elif isinstance(event, PartStartEvent):
+                            if isinstance(event.part, TextPart) and event.part.content:
+                                yield TextDelta(event.part.content)
+            usage = run.usage
+    except (ModelAPIError, AgentRunError) as exc:
+        raise _upstream_error(exc) from exc
+    yield Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0)
