@@ -24,11 +24,14 @@ run: install
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_knowledge_base
 	$(BIN)/python manage.py ensure_demo_user
+	$(BIN)/python manage.py mark_interrupted_streams
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) evi360.asgi:application
 
+# pytest exits 5 when it collected no tests: for us that is a failure, not a pass.
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 lint: install
 	$(BIN)/ruff check .

@@ -18,27 +18,28 @@ SAME_LANGUAGE_BOOST = 1.5
 # Fetch a few more than asked so that dropping duplicate passages still leaves k.
 _OVERFETCH = 3
 
-_SQLITE = """
+_SQLITE = f"""
     SELECT c.id
     FROM citations_chunk_fts
     JOIN citations_chunk c ON c.id = citations_chunk_fts.rowid
     JOIN citations_source s ON s.id = c.source_id
     WHERE citations_chunk_fts MATCH %s
-    ORDER BY bm25(citations_chunk_fts) * (CASE WHEN s.language = %s THEN {boost} ELSE 1.0 END), c.id
+    ORDER BY bm25(citations_chunk_fts)
+             * (CASE WHEN s.language = %s THEN {SAME_LANGUAGE_BOOST} ELSE 1.0 END), c.id
     LIMIT %s
-""".format(boost=SAME_LANGUAGE_BOOST)
+"""
 
 # ts_rank normalisation 1 divides by 1 + log(length), so long chunks don't win by size alone.
-_POSTGRES = """
+_POSTGRES = f"""
     SELECT c.id
     FROM citations_chunk c
     JOIN citations_source s ON s.id = c.source_id,
          to_tsquery('simple', %s) q
     WHERE c.search_vector @@ q
     ORDER BY ts_rank(c.search_vector, q, 1)
-             * (CASE WHEN s.language = %s THEN {boost} ELSE 1.0 END) DESC, c.id
+             * (CASE WHEN s.language = %s THEN {SAME_LANGUAGE_BOOST} ELSE 1.0 END) DESC, c.id
     LIMIT %s
-""".format(boost=SAME_LANGUAGE_BOOST)
+"""
 
 
 @dataclass(frozen=True)

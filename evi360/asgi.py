@@ -7,3 +7,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evi360.settings")
 
 application = get_asgi_application()
+
+# Load the language models now, not during the first request (about half a second).
+from citations.language import warm_up  # noqa: E402
+
+warm_up()

@@ -16,14 +16,13 @@ import functools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
     ModelConnectionError,
+    ModelHTTPError,
     ModelRateLimitError,
     ModelServerError,
     ModelUnavailableError,
@@ -42,6 +41,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 
 from citations.retrieval import RetrievedChunk, retrieve
+from evi360.db import run_db
 
 from .offline_model import OFFLINE_MODEL_NAME, build_offline_model
 
@@ -134,7 +134,9 @@ def get_agent() -> Agent[None, str]:
 def model_display_name(model: Model | None = None) -> str:
     """The name we record and show: ``offline``, or e.g. ``anthropic:claude-sonnet-4-5``."""
     model = model or get_model()
-    return model.model_name if model.model_name == OFFLINE_MODEL_NAME else f"{model.system}:{model.model_name}"
+    return (
+        model.model_name if model.model_name == OFFLINE_MODEL_NAME else f"{model.system}:{model.model_name}"
+    )
 
 
 def format_prompt(query: str, language: str, sources: Sequence[NumberedSource]) -> str:
@@ -160,19 +162,14 @@ def history_messages(history: Sequence[tuple[str, str]]) -> list[ModelMessage]:
     return messages
 
 
-def _retrieve_and_release(query: str, language: str, k: int) -> list[RetrievedChunk]:
-    try:
-        return retrieve(query, language, k)
-    finally:
-        # The model call that follows can take a minute: give the connection back now.
-        close_old_connections()
-
-
-retrieve_sources = sync_to_async(_retrieve_and_release, thread_sensitive=False)
+def _is_unavailable(exc: Exception) -> bool:
+    if isinstance(exc, ModelRateLimitError | ModelUnavailableError | ModelServerError | ModelConnectionError):
+        return True
+    return isinstance(exc, ModelHTTPError) and (exc.status_code in (408, 429) or exc.status_code >= 500)
 
 
 def _upstream_error(exc: Exception) -> UpstreamError:
-    if isinstance(exc, ModelRateLimitError | ModelUnavailableError | ModelServerError | ModelConnectionError):
+    if _is_unavailable(exc):
         return UpstreamError(
             "upstream_unavailable",
             "The language model is busy or unreachable right now. Please try again in a moment.",
@@ -197,7 +194,8 @@ async def answer(
     Yields ``Sources`` once, then ``TextDelta`` per model delta as it arrives, then ``Usage``.
     Raises ``UpstreamError`` for model failures. Cancelling the consumer cancels the model call.
     """
-    chunks = await retrieve_sources(query, language, k or settings.EVI360_RETRIEVAL_K)
+    # run_db gives the connection back before the model call, which can take a minute.
+    chunks = await run_db(retrieve, query, language, k or settings.EVI360_RETRIEVAL_K)
     sources = [NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
     yield Sources(sources)
 

@@ -22,6 +22,7 @@ from citations import analysis
 
 OFFLINE_MODEL_NAME = "offline"
 MAX_SOURCES_QUOTED = 3
+SENTENCES_PER_SOURCE = 2
 
 _SOURCES_BLOCK = re.compile(r"<sources>\n(.*?)\n</sources>", re.DOTALL)
 _SOURCE_HEADER = re.compile(r"^\[(\d+)\] .*\((nl|en)\)$", re.MULTILINE)
@@ -82,16 +83,19 @@ def _parse_prompt(prompt: str) -> tuple[str, str, list[_Source]]:
     return language, question, sources
 
 
-def _best_sentence(source: _Source, question_terms: set[str]) -> tuple[int, str]:
-    best = (-1, "")
-    for sentence in _SENTENCE.split(source.text):
+def _best_sentences(source: _Source, question_terms: set[str]) -> list[str]:
+    """The (at most) two sentences of a source that share most terms with the question, in the
+    order they appear; none when no sentence shares a term."""
+    scored = []
+    for position, sentence in enumerate(_SENTENCE.split(source.text)):
         sentence = sentence.strip().lstrip("-*• ").strip()
         if len(sentence.split()) < 4:
             continue
         overlap = len(question_terms & set(analysis.stems(sentence, source.language)))
-        if overlap > best[0]:
-            best = (overlap, sentence)
-    return best
+        if overlap:
+            scored.append((-overlap, position, sentence))
+    best = sorted(scored)[:SENTENCES_PER_SOURCE]
+    return [sentence for _, _, sentence in sorted(best, key=lambda item: item[1])]
 
 
 def compose_answer(prompt: str) -> str:
@@ -101,9 +105,10 @@ def compose_answer(prompt: str) -> str:
     picked: list[str] = []
     for source in sources:
         terms = set(analysis.query_terms(question, source.language))
-        overlap, sentence = _best_sentence(source, terms)
-        if overlap <= 0:
+        sentences = _best_sentences(source, terms)
+        if not sentences:
             continue
+        sentence = " ".join(sentences)
         note = f" {phrases['other_language']}" if source.language != language else ""
         # The marker goes before the sentence's closing punctuation: "... tillen [1]."
         body, end = (sentence[:-1], sentence[-1]) if sentence[-1] in ".!?" else (sentence, ".")

@@ -1,0 +1,150 @@
+"""Fixtures shared by every test. No test ever reaches a real model: Pydantic AI refuses
+model requests here, and tests of the Anthropic path talk to a stand-in on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pydantic_ai.models
+import pytest
+
+pydantic_ai.models.ALLOW_MODEL_REQUESTS = False
+
+
+@pytest.fixture(autouse=True)
+def _fast_offline_model(settings):
+    # The offline model pauses between words so people see it stream; tests don't need to wait.
+    settings.EVI360_OFFLINE_TOKEN_DELAY_MS = 0
+
+
+@pytest.fixture
+def corpus(db) -> None:
+    """The bundled sample corpus, loaded into the test database."""
+    from citations.loader import BUNDLED_CORPUS
+    from citations.services import load_paths
+
+    report = load_paths([BUNDLED_CORPUS])
+    assert not [r for r in report.results if r[1] == "skipped"], report.results
+
+
+@pytest.fixture
+def write_doc(tmp_path: Path):
+    """Write a knowledge-base file under tmp_path and return its path."""
+
+    def write(name: str, content: str | bytes) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def anthropic_upstream() -> Iterator[object]:
+    """A stand-in of Anthropic's streaming Messages API on a free loopback port."""
+    from tests.anthropic_standin import AnthropicStandIn
+
+    with AnthropicStandIn() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def small_kb(db, write_doc, tmp_path) -> None:
+    """Three short sources: [1] lifting, [2] noise, [3] screen work, enough for most stream tests."""
+    from citations.services import load_paths
+
+    write_doc(
+        "kb/tillen.md",
+        "---\ntitle: Tillen\nurl: https://kb.example/tillen\nlanguage: nl\n---\n# Tillen\n\n"
+        "Een werknemer tilt niet meer dan 23 kg. Gebruik een hulpmiddel bij zware lasten.\n",
+    )
+    write_doc(
+        "kb/noise.md",
+        "---\ntitle: Noise\nurl: https://kb.example/noise\nlanguage: en\n---\n# Noise\n\n"
+        "Above 80 dB(A) the employer offers hearing protection; at 85 dB(A) wearing it is mandatory.\n",
+    )
+    write_doc(
+        "kb/scherm.md",
+        "---\ntitle: Beeldschermwerk\nlanguage: nl\n---\n# Beeldschermwerk\n\n"
+        "Neem na twee uur beeldschermwerk een pauze van tien minuten.\n",
+    )
+    load_paths([tmp_path / "kb"])
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("specialist", password="a-long-pass-123")
+
+
+@pytest.fixture
+def scripted_model(monkeypatch):
+    """Make the app's model a FunctionModel that streams the deltas a test chooses.
+
+    ``script(deltas, gate=None, error=None)``: yields each delta; waits on ``gate`` (an
+    asyncio.Event) before the last one if given; raises ``error`` at the end if given.
+    """
+    from pydantic_ai.models.function import FunctionModel
+
+    from streaming import agent
+
+    state = {"deltas": ["Hallo"], "before": None, "error": None, "calls": 0, "cancelled": 0}
+
+    async def stream(messages, info):
+        import asyncio
+
+        state["calls"] += 1
+        try:
+            for index, delta in enumerate(state["deltas"]):
+                if state["before"] is not None and index == len(state["deltas"]) - 1:
+                    await state["before"]()
+                yield delta
+            if state["error"] is not None:
+                raise state["error"]
+        except (asyncio.CancelledError, GeneratorExit):  # cancelled, or closed by its consumer
+            state["cancelled"] += 1
+            raise
+
+    model = FunctionModel(stream_function=stream, model_name="scripted")
+    monkeypatch.setattr(agent, "get_model", lambda: model)
+
+    def script(deltas, before=None, error=None):
+        state.update(deltas=deltas, before=before, error=error)
+        return state
+
+    return script
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Rate-limit counters live in the cache (Redis in CI's second run): start every test clean.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def access_token():
+    """A JWT access token for a user: ``access_token(user)``."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    return lambda user: str(AccessToken.for_user(user))
+
+
+def parse_sse(raw: bytes) -> list[tuple[int, str, dict]]:
+    """(id, event, data) of each event in an SSE body; comments and retry lines are skipped."""
+    import json
+
+    events = []
+    for block in raw.decode().split("\n\n"):
+        if not block or block.startswith((":", "retry:")):
+            continue
+        fields = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events

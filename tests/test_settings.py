@@ -1,0 +1,82 @@
+"""Settings come from the environment through strict helpers: a typo fails at start-up."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+from evi360.settings import env_bool, env_float, env_int
+
+
+def start(**env: str) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with the given environment."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DEBUG", "SECRET_KEY", "EVI360_", "DATABASE_URL"))
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import evi360.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])",
+        ],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        cwd=django_settings.BASE_DIR,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("1", True), ("Off", False), ("no", False), ("", True)]
+)
+def test_env_bool_accepts_the_usual_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_FLAG", raw)
+    assert env_bool("X_FLAG", True) is expected
+
+
+def test_env_helpers_refuse_typos(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "flase")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG='flase' is not a boolean"):
+        env_bool("X_FLAG", False)
+    monkeypatch.setenv("X_NUM", "6o")
+    with pytest.raises(ImproperlyConfigured, match="not a whole number"):
+        env_int("X_NUM", 1)
+    with pytest.raises(ImproperlyConfigured, match="not a number"):
+        env_float("X_NUM", 1.0)
+    monkeypatch.setenv("X_NUM", "-1")
+    with pytest.raises(ImproperlyConfigured, match="below its minimum"):
+        env_int("X_NUM", 1, minimum=0)
+
+
+def test_a_bad_debug_value_stops_start_up():
+    result = start(DEBUG="flase")
+    assert result.returncode != 0
+    assert "DEBUG='flase' is not a boolean" in result.stderr
+
+
+def test_production_requires_a_secret_key():
+    result = start(DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+    assert start(DEBUG="false", SECRET_KEY="x" * 50).returncode == 0
+
+
+def test_database_url_is_parsed_and_bad_model_names_refused():
+    result = start(DATABASE_URL="postgres://u:p@db.example:5432/evi")
+    assert result.stdout.split() == ["True", "django.db.backends.postgresql"]
+    assert "EVI360_MODEL='claude'" in start(EVI360_MODEL="claude").stderr
+    assert "needs ANTHROPIC_API_KEY" in start(EVI360_MODEL="anthropic:claude-sonnet-4-5").stderr
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
+    if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        pytest.skip("SQLite only")
+    options = django_settings.DATABASES["default"]["OPTIONS"]
+    assert "journal_mode=WAL" in options["init_command"]
+    assert options["timeout"] > 0 and options["transaction_mode"] == "IMMEDIATE"
