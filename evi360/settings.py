@@ -8,7 +8,9 @@ Every value is read through one of the strict helpers below, so a typo such as `
 from __future__ import annotations
 
 import os
+import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -33,7 +35,9 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use one of: true/false, 1/0, yes/no, on/off)")
+    raise ImproperlyConfigured(
+        f"{name}={raw!r} is not a boolean (use one of: true/false, 1/0, yes/no, on/off)"
+    )
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
@@ -194,6 +198,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "evi360.errors.drf_exception_handler_json",
+    "UNAUTHENTICATED_USER": None,
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
 }
 
 # --- EVI 360 ----------------------------------------------------------------------------------
@@ -215,6 +226,18 @@ EVI360_MAX_OUTPUT_TOKENS = env_int("EVI360_MAX_OUTPUT_TOKENS", 2048, minimum=1)
 EVI360_OFFLINE_TOKEN_DELAY_MS = env_float("EVI360_OFFLINE_TOKEN_DELAY_MS", 25.0, minimum=0)
 # How many knowledge-base chunks are retrieved and numbered [1]..[k] for the model.
 EVI360_RETRIEVAL_K = env_int("EVI360_RETRIEVAL_K", 5, minimum=1)
+
+# --- Streaming ---
+EVI360_STREAM_TIMEOUT = env_float("EVI360_STREAM_TIMEOUT", 60.0, minimum=1)
+# A session still "streaming" this long after the timeout belongs to a dead process.
+EVI360_INTERRUPTED_MARGIN = env_float("EVI360_INTERRUPTED_MARGIN", 60.0, minimum=0)
+EVI360_RATE_LIMIT = env_str("EVI360_RATE_LIMIT", "30/m")
+if not re.fullmatch(r"\d+/\d*[smhd]", EVI360_RATE_LIMIT):
+    raise ImproperlyConfigured(f"EVI360_RATE_LIMIT={EVI360_RATE_LIMIT!r}: use e.g. 30/m, 100/h, 5/10s")
+EVI360_MAX_CONCURRENT_STREAMS = env_int("EVI360_MAX_CONCURRENT_STREAMS", 3, minimum=1)
+EVI360_RESUME_GRACE = env_float("EVI360_RESUME_GRACE", 0.0, minimum=0)
+EVI360_SSE_KEEPALIVE = env_float("EVI360_SSE_KEEPALIVE", 15.0, minimum=0.01)
+EVI360_SSE_RETRY_MS = env_int("EVI360_SSE_RETRY_MS", 3000, minimum=0)
 
 EVI360_DEMO_USERNAME = env_str("EVI360_DEMO_USERNAME", "demo")
 EVI360_DEMO_PASSWORD = env_str("EVI360_DEMO_PASSWORD")

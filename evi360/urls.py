@@ -1,10 +1,23 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from evi360.errors import api_not_found
+from streaming import api
 from streaming import views as streaming_views
+
+handler404 = "evi360.errors.handler404"
+handler500 = "evi360.errors.handler500"
 
 urlpatterns = [
     path("", streaming_views.chat, name="chat"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", TokenObtainPairView.as_view(), name="token_obtain"),
+    path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("api/v1/stream/query", api.stream_query, name="stream_query"),
+    path("api/v1/stream/sessions/", api.SessionList.as_view(), name="session_list"),
+    path("api/v1/stream/sessions/<uuid:pk>", api.SessionDetail.as_view(), name="session_detail"),
+    # JSON, not Django's HTML (or DEBUG) page, for any other path under /api/.
+    re_path(r"^api/", api_not_found),
 ]

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         if user is None:
             password = password or secrets.token_urlsafe(12)
             User.objects.create_user(username=username, password=password)
-            self.stdout.write(self.style.SUCCESS(f"demo account created: username {username!r}, password {password!r}"))
+            self.stdout.write(
+                self.style.SUCCESS(f"demo account created: username {username!r}, password {password!r}")
+            )
             if not settings.EVI360_DEMO_PASSWORD:
                 self.stdout.write("  (printed only this once; set EVI360_DEMO_PASSWORD to choose it)")
         elif password and not user.check_password(password):
@@ -27,4 +29,6 @@ class Command(BaseCommand):
             user.save(update_fields=["password"])
             self.stdout.write(f"demo account {username!r}: password set from EVI360_DEMO_PASSWORD")
         else:
-            self.stdout.write(f"demo account {username!r} exists (its password was printed when it was created)")
+            self.stdout.write(
+                f"demo account {username!r} exists (its password was printed when it was created)"
+            )

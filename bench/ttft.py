@@ -1,0 +1,143 @@
+"""Time-to-first-token overhead of the streaming path, at 1 and at N concurrent streams.
+
+    .venv/bin/python bench/ttft.py [--concurrency 1 50] [--rounds 5] [--upstream standin|offline]
+
+Starts a real daphne on a free port with its own SQLite file and the bundled corpus. With
+``--upstream standin`` (the default) the app talks to Claude through the real anthropic SDK,
+pointed at the Messages API stand-in of the tests, which sends its first text delta
+``--model-ttft`` ms after the request arrives; with ``offline`` the offline model answers with no
+pauses. Each client posts a question and times request sent → first ``token`` event received; the
+overhead is that minus the model's own first-token time. Prints p50/p95/max per concurrency level.
+A benchmark reports figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PASSWORD = "bench-pass-123456"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen, str]:
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    for command in (["migrate", "-v0"], ["load_knowledge_base", "-v0"], ["ensure_demo_user"]):
+        subprocess.run(manage + command, env=env, cwd=ROOT, check=True, capture_output=True)
+    port = free_port()
+    log = open(workdir / "daphne.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evi360.asgi:application"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(f"{base}/accounts/login/", timeout=1)
+            return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("daphne did not start")
+
+
+async def one_stream(client: httpx.AsyncClient, base: str, token: str) -> float:
+    """Seconds from sending the request to receiving the first token event."""
+    started = time.perf_counter()
+    async with client.stream(
+        "POST", f"{base}/api/v1/stream/query", json={"query": "Hoe zwaar mag ik tillen?"},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as response:
+        response.raise_for_status()
+        first = None
+        async for chunk in response.aiter_bytes():
+            if first is None and b"event: token" in chunk:
+                first = time.perf_counter() - started
+        assert first is not None, "no token event"
+        return first
+
+
+async def level(base: str, token: str, concurrency: int, rounds: int) -> list[float]:
+    limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+        await one_stream(client, base, token)  # warm-up
+        results: list[float] = []
+        for _ in range(rounds):
+            results += await asyncio.gather(*(one_stream(client, base, token) for _ in range(concurrency)))
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--upstream", choices=["standin", "offline"], default="standin")
+    parser.add_argument("--model-ttft", type=float, default=200.0, help="stand-in's first-delta delay, ms")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="evi360-bench-"))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "ANTHROPIC_"))},
+        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+        "EVI360_RATE_LIMIT": "100000/m",
+        "EVI360_MAX_CONCURRENT_STREAMS": "1000",
+        "EVI360_OFFLINE_TOKEN_DELAY_MS": "0",
+        "EVI360_DEMO_USERNAME": "bench",
+        "EVI360_DEMO_PASSWORD": PASSWORD,
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-" + "x" * 50,
+        "LOG_LEVEL": "WARNING",
+    }
+    model_ttft = 0.0
+    upstream = None
+    if args.upstream == "standin":
+        from tests.anthropic_standin import AnthropicStandIn, text_stream
+
+        model_ttft = args.model_ttft / 1000
+        upstream = AnthropicStandIn(
+            default_script=lambda: text_stream(["Til ", "maximaal ", "23 kg [1]."], first_delay=model_ttft)
+        )
+        upstream.start()
+        env.update(
+            EVI360_MODEL="anthropic:claude-sonnet-4-5", ANTHROPIC_API_KEY="sk-bench",
+            ANTHROPIC_BASE_URL=upstream.base_url, EVI360_UPSTREAM_MAX_RETRIES="0",
+        )
+    process, base = start_server(env, workdir)
+    try:
+        token = httpx.post(f"{base}/api/v1/auth/token/", json={"username": "bench", "password": PASSWORD}).json()[
+            "access"
+        ]
+        print(f"upstream: {args.upstream} (model's own time to first token: {model_ttft * 1000:.0f} ms)")
+        for concurrency in args.concurrency:
+            results = asyncio.run(level(base, token, concurrency, args.rounds))
+            overhead = sorted((r - model_ttft) * 1000 for r in results)
+            q = statistics.quantiles(overhead, n=100) if len(overhead) > 1 else [overhead[0]] * 99
+            print(
+                f"  {concurrency:>3} concurrent streams, {len(overhead)} requests: TTFT overhead "
+                f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, max {overhead[-1]:.1f} ms"
+            )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if upstream is not None:
+            upstream.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""The REST API: the streaming endpoint and the user's stream sessions.
+
+``stream_query`` is async (Django buffers a sync iterator whole under ASGI). It parses, checks
+access, opens the session and starts the generation, then returns a response that only reads the
+session's event log. Every refusal before the stream starts is a JSON error, never HTML, never 500.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django_ratelimit.core import get_usage
+from rest_framework import generics, serializers
+from rest_framework.pagination import PageNumberPagination
+
+from citations.language import SUPPORTED, resolve_language
+from evi360.db import run_db
+from evi360.errors import error_response
+
+from . import agent, generation, services
+from .auth import authenticate, csrf_problem
+from .eventlog import stream_response
+from .models import ClientKind, StreamSession
+from .sse import encode_retry
+
+MAX_QUERY_CHARS = 4000
+LANGUAGES = {"auto", *SUPPORTED}
+
+
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None]:
+    """(query, requested language or None for auto, conversation id) from a JSON body."""
+    try:
+        body = json.loads(request.body or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("invalid_json", "The request body must be a JSON object.")
+    query = body.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise BadRequest("invalid_query", "'query' must be a non-empty string.")
+    query = query.strip()
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadRequest("query_too_long", f"'query' is longer than {MAX_QUERY_CHARS} characters.")
+    language = body.get("language", "auto")
+    if language is None:
+        language = "auto"
+    if not isinstance(language, str) or language not in LANGUAGES:
+        raise BadRequest("invalid_language", "'language' must be one of: auto, nl, en.")
+    conversation_id = body.get("conversation_id")
+    if conversation_id is not None:
+        try:
+            conversation_id = uuid.UUID(str(conversation_id)) if isinstance(conversation_id, str) else None
+        except ValueError:
+            conversation_id = None
+        if conversation_id is None:
+            raise BadRequest("invalid_conversation_id", "'conversation_id' must be a UUID.")
+    return query, None if language == "auto" else language, conversation_id
+
+
+def _rate_limit(request: HttpRequest) -> dict[str, Any] | None:
+    # django-ratelimit's decorator is sync-only; its core is called here, counting per user in
+    # the shared cache (Redis when REDIS_URL is set).
+    return get_usage(
+        request, group="stream-query", key="user", rate=settings.EVI360_RATE_LIMIT, increment=True
+    )
+
+
+def sse_response(run: generation.StreamRun) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(
+        stream_response(
+            run,
+            preamble=encode_retry(settings.EVI360_SSE_RETRY_MS),
+            keep_alive=settings.EVI360_SSE_KEEPALIVE,
+            grace=settings.EVI360_RESUME_GRACE,
+        ),
+        content_type="text/event-stream; charset=utf-8",
+    )
+    # Proxies and compression middleware must pass every event on at once.
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+@csrf_exempt  # CSRF applies to session callers only; it is checked below, as DRF does.
+async def stream_query(request: HttpRequest) -> HttpResponse:
+    received_at = time.monotonic()
+    if request.method != "POST":
+        return error_response(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+    caller = await run_db(authenticate, request)
+    if caller.user is None:
+        return error_response(
+            401,
+            "not_authenticated",
+            caller.problem or "Log in or send 'Authorization: Bearer <access token>'.",
+            headers={"WWW-Authenticate": 'Bearer realm="api"'},
+        )
+    if caller.via_session and (problem := csrf_problem(request)):
+        return error_response(403, "csrf_failed", f"CSRF check failed: {problem}")
+    if request.content_type != "application/json":
+        return error_response(415, "unsupported_media_type", "Send the request as application/json.")
+    try:
+        query, requested_language, conversation_id = parse_query(request)
+    except BadRequest as exc:
+        return error_response(400, exc.code, exc.message)
+
+    request.user = caller.user
+    usage = await run_db(_rate_limit, request)
+    if usage and usage["should_limit"]:
+        retry_after = max(1, usage["time_left"])
+        return error_response(
+            429,
+            "rate_limited",
+            f"Too many questions; try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    language = resolve_language(query, requested_language)
+    try:
+        session = await run_db(
+            services.open_session,
+            user_id=caller.user.pk,
+            query=query,
+            language=language,
+            model_name=agent.model_display_name(),
+            client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
+            conversation_id=conversation_id,
+            max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
+            stale_after=timedelta(
+                seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN
+            ),
+        )
+    except services.TooManyStreams:
+        return error_response(
+            503,
+            "too_many_streams",
+            f"You already have {settings.EVI360_MAX_CONCURRENT_STREAMS} answers streaming; "
+            "wait for one to finish.",
+            headers={"Retry-After": "5"},
+        )
+    run = generation.start(generation.StreamRequest(session=session, received_at=received_at))
+    return sse_response(run)
+
+
+# --- Sessions (Django REST framework) ---------------------------------------------------------
+
+
+class CitationSerializer(serializers.Serializer):
+    marker = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    source = serializers.SerializerMethodField()
+
+    def get_source(self, citation: Any) -> dict[str, Any]:
+        return {"id": citation.source_id, "title": citation.title, "url": citation.url}
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    citations = CitationSerializer(many=True, read_only=True)
+    model = serializers.CharField(source="model_name")
+
+    class Meta:
+        model = StreamSession
+        fields = [
+            "id",
+            "conversation_id",
+            "query",
+            "language",
+            "model",
+            "client_kind",
+            "status",
+            "error_code",
+            "error_message",
+            "created_at",
+            "first_token_at",
+            "finished_at",
+            "ttft_ms",
+            "duration_ms",
+            "token_events",
+            "input_tokens",
+            "output_tokens",
+            "answer",
+            "citations",
+        ]
+
+
+class SessionPagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class _OwnSessions:
+    serializer_class = SessionSerializer
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        # Another user's session is simply not there: 404, not 403.
+        return StreamSession.objects.filter(user=self.request.user).prefetch_related("citations")
+
+
+class SessionList(_OwnSessions, generics.ListAPIView):
+    pagination_class = SessionPagination
+
+
+class SessionDetail(_OwnSessions, generics.RetrieveAPIView):
+    pass

@@ -1,0 +1,114 @@
+"""Per-session event logs: the generation task appends, HTTP responses read.
+
+Generation runs as its own asyncio task and writes encoded events here; a response only reads.
+That separation is what lets a reader go away (and, later, come back and replay) without the
+generation knowing. When the last reader leaves, the generation is cancelled after
+``EVI360_RESUME_GRACE`` seconds (default 0: at once, so no tokens are paid for nobody).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from .sse import KEEP_ALIVE
+
+
+class EventLog:
+    """Append-only list of encoded events with a wake-up for waiting readers."""
+
+    __slots__ = ("_appended", "closed", "events")
+
+    def __init__(self) -> None:
+        self.events: list[bytes] = []
+        self.closed = False
+        self._appended = asyncio.Event()
+
+    def append(self, data: bytes) -> None:
+        self.events.append(data)
+        self._wake()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._appended.set()
+        self._appended = asyncio.Event()
+
+    async def read(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[bytes]:
+        """Events from index ``start`` on, as they are appended, until the log is closed.
+        Events already waiting go out together in one write; after ``keep_alive`` seconds
+        without an event a comment line keeps proxies from closing the connection."""
+        position = start
+        while True:
+            if position < len(self.events):
+                end = len(self.events)
+                yield self.events[position] if end - position == 1 else b"".join(self.events[position:end])
+                position = end
+            elif self.closed:
+                return
+            else:
+                appended = self._appended
+                try:
+                    await asyncio.wait_for(appended.wait(), keep_alive)
+                except TimeoutError:
+                    yield KEEP_ALIVE
+
+
+@dataclass
+class StreamRun:
+    """One running generation: its log, its task and how many responses read it."""
+
+    log: EventLog = field(default_factory=EventLog)
+    task: asyncio.Task[None] | None = None
+    readers: int = 0
+    _cancel_handle: asyncio.TimerHandle | None = None
+
+    def add_reader(self) -> None:
+        self.readers += 1
+        if self._cancel_handle is not None:
+            self._cancel_handle.cancel()
+            self._cancel_handle = None
+
+    def remove_reader(self, grace: float) -> None:
+        self.readers -= 1
+        if self.readers > 0 or self.task is None or self.task.done():
+            return
+        if grace <= 0:
+            self.task.cancel()
+        else:
+            self._cancel_handle = asyncio.get_running_loop().call_later(grace, self.task.cancel)
+
+
+# Runs of this process, by session id. Entries leave when their generation ends.
+RUNS: dict[str, StreamRun] = {}
+
+
+async def stream_response(
+    run: StreamRun, *, preamble: bytes, keep_alive: float, grace: float
+) -> AsyncIterator[bytes]:
+    """The body of an SSE response: the preamble, then the run's events as they come.
+
+    Django cancels this iterator with CancelledError when the client disconnects; the reader
+    count drops then, which cancels the generation when nobody is left to read it.
+    """
+    run.add_reader()
+    try:
+        yield preamble
+        async for chunk in run.log.read(keep_alive=keep_alive):
+            yield chunk
+    finally:
+        run.remove_reader(grace)
+
+
+async def cancel_all() -> None:
+    """Cancel every running generation of this process (shutdown, tests)."""
+    tasks = [run.task for run in RUNS.values() if run.task is not None and not run.task.done()]
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,165 @@
+"""The generation task: the agent's answer → SSE events in the session's log → the stream log row.
+
+A plain loop. It runs as its own asyncio task (see ``start``), so the HTTP response only reads the
+event log. Whatever happens — completed, model error, timeout, cancelled because the client went
+away — exactly one terminal event is logged and the outcome is written in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+from pydantic_ai.models import Model
+
+from evi360.db import run_db
+
+from . import agent, services
+from .eventlog import RUNS, StreamRun
+from .markers import MarkerGate, markers_in
+from .models import Status, StreamSession
+from .sse import CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent, encode
+
+logger = logging.getLogger(__name__)
+
+SNIPPET_CHARS = 240
+MESSAGES = {
+    "timeout": "The answer took too long and was stopped. Please try again.",
+    "internal": "Something went wrong on our side while answering. Please try again.",
+}
+
+
+@dataclass(frozen=True)
+class StreamRequest:
+    session: StreamSession
+    history: Sequence[tuple[str, str]] = ()
+    model: Model | None = None
+    # time.monotonic() when the request arrived: time to first token counts from there.
+    received_at: float = 0.0
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+
+
+async def generate(run: StreamRun, request: StreamRequest) -> None:
+    session = request.session
+    session_id = str(session.id)
+    seq = 0
+
+    def emit(event: Event) -> None:
+        nonlocal seq
+        run.log.append(encode(seq, event))
+        seq += 1
+
+    started = request.received_at or time.monotonic()
+    sources: dict[int, agent.NumberedSource] = {}
+    cited: dict[int, int] = {}  # marker -> offset of first appearance
+    parts: list[str] = []
+    length = 0
+    token_events = 0
+    first_token: tuple[float, object] | None = None
+    usage = agent.Usage(0, 0)
+    status, error_code, error_message = Status.COMPLETED, "", ""
+    terminal: Event | None = None
+
+    def emit_text(text: str) -> None:
+        nonlocal length, token_events, first_token
+        if "[" in text:
+            for marker, offset in markers_in(text):
+                if marker in sources and marker not in cited:
+                    cited[marker] = length + offset
+                    chunk = sources[marker].chunk
+                    emit(CitationEvent(marker, chunk.source_id, chunk.title, chunk.url, _snippet(chunk.text)))
+        emit(TokenEvent(text))
+        if first_token is None:
+            first_token = (time.monotonic(), timezone.now())
+        parts.append(text)
+        length += len(text)
+        token_events += 1
+
+    try:
+        emit(SessionEvent(session_id, str(session.conversation_id), session.language, session.model_name))
+        gate = MarkerGate()
+        async with asyncio.timeout(settings.EVI360_STREAM_TIMEOUT):
+            # aclosing: if this loop stops early, the agent's run is closed in this task, where
+            # its context was entered (Pydantic AI's context variables and cancel scopes need that).
+            answer = agent.answer(
+                session.query,
+                session.language,
+                history=request.history,
+                user_id=session.user_id,
+                model=request.model,
+            )
+            async with contextlib.aclosing(answer) as events:
+                async for event in events:
+                    if isinstance(event, agent.TextDelta):
+                        text = gate.feed(event.text)
+                        if text:
+                            emit_text(text)
+                    elif isinstance(event, agent.Sources):
+                        sources = {s.number: s for s in event.items}
+                    else:
+                        usage = event
+            if tail := gate.flush():
+                emit_text(tail)
+    except TimeoutError:
+        status, error_code, error_message = Status.TIMEOUT, "timeout", MESSAGES["timeout"]
+        terminal = ErrorEvent("timeout", error_message, True)
+    except agent.UpstreamError as exc:
+        status, error_code, error_message = Status.ERROR, exc.code, exc.message
+        terminal = ErrorEvent(exc.code, exc.message, exc.retryable)
+    except asyncio.CancelledError:
+        status, error_code, error_message = Status.CANCELLED, "cancelled", "The client went away."
+        raise
+    except Exception:
+        logger.exception("stream %s failed", session_id)
+        status, error_code, error_message = Status.ERROR, "internal", MESSAGES["internal"]
+        terminal = ErrorEvent("internal", error_message, True)
+    finally:
+        duration_ms = round((time.monotonic() - started) * 1000)
+        ttft_ms = round((first_token[0] - started) * 1000) if first_token else None
+        if status is Status.COMPLETED:
+            terminal = DoneEvent(
+                session_id, ttft_ms, duration_ms, usage.input_tokens, usage.output_tokens, sorted(cited)
+            )
+        outcome = services.Outcome(
+            status=status,
+            finished_at=timezone.now(),
+            duration_ms=duration_ms,
+            answer="".join(parts),
+            error_code=error_code,
+            error_message=error_message,
+            first_token_at=first_token[1] if first_token else None,  # type: ignore[arg-type]
+            ttft_ms=ttft_ms,
+            token_events=token_events,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            citations=[(m, sources[m].chunk, offset) for m, offset in cited.items()],
+        )
+        try:
+            # Written before the terminal event, so a client that has seen `done` finds the row
+            # final. Shielded: a cancelled stream is recorded even if cancelled again meanwhile.
+            await asyncio.shield(run_db(services.record_outcome, session.id, outcome))
+        finally:
+            if status is not Status.CANCELLED:
+                emit(terminal)
+            run.log.close()
+            RUNS.pop(session_id, None)
+
+
+def start(request: StreamRequest) -> StreamRun:
+    """Start generating in a task of its own and return the run the response will read."""
+    run = StreamRun()
+    RUNS[str(request.session.id)] = run
+    run.task = asyncio.get_running_loop().create_task(
+        generate(run, request), name=f"stream-{request.session.id}"
+    )
+    return run

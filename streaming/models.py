@@ -1,0 +1,79 @@
+"""The log of every answer stream: who asked what, how it went, and what it cited."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Status(models.TextChoices):
+    STREAMING = "streaming", "streaming"
+    COMPLETED = "completed", "completed"
+    ERROR = "error", "error"
+    CANCELLED = "cancelled", "cancelled"
+    TIMEOUT = "timeout", "timeout"
+    # Left "streaming" by a process that died; set by mark_interrupted_streams.
+    INTERRUPTED = "interrupted", "interrupted"
+
+
+class ClientKind(models.TextChoices):
+    WEB = "web", "web"
+    API = "api", "api"
+
+
+class StreamSession(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_sessions"
+    )
+    conversation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    query = models.TextField()
+    language = models.CharField(max_length=2)
+    model_name = models.CharField(max_length=100)
+    client_kind = models.CharField(max_length=3, choices=ClientKind.choices)
+    status = models.CharField(max_length=11, choices=Status.choices, default=Status.STREAMING)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    first_token_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    token_events = models.PositiveIntegerField(default=0)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    answer = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="session_user_recent"),
+            models.Index(fields=["status", "created_at"], name="session_status_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.status})"
+
+
+class StreamCitation(models.Model):
+    """A marker ``[n]`` that was streamed, the source it points at, and where it first appeared.
+    Title and URL are copied so the log stays readable after the knowledge base changes."""
+
+    session = models.ForeignKey(StreamSession, on_delete=models.CASCADE, related_name="citations")
+    marker = models.PositiveSmallIntegerField()
+    chunk = models.ForeignKey("citations.Chunk", null=True, on_delete=models.SET_NULL, related_name="+")
+    source = models.ForeignKey(
+        "citations.Source", null=True, on_delete=models.SET_NULL, related_name="citations"
+    )
+    title = models.CharField(max_length=300)
+    url = models.URLField(max_length=500, blank=True)
+    offset = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["session", "marker"]
+        constraints = [models.UniqueConstraint(fields=["session", "marker"], name="citation_unique_marker")]
+
+    def __str__(self) -> str:
+        return f"[{self.marker}] {self.title}"

@@ -1,0 +1,137 @@
+"""GET /api/v1/stream/sessions/ and /api/v1/stream/sessions/<uuid>: a user's own stream log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from citations.models import Source
+from streaming.models import StreamCitation, StreamSession
+
+pytestmark = pytest.mark.django_db
+LIST = "/api/v1/stream/sessions/"
+
+
+def make_session(user, minutes_ago=0, **fields):
+    defaults = dict(
+        query="Hoe zwaar mag ik tillen?",
+        language="nl",
+        model_name="offline",
+        client_kind="api",
+        status="completed",
+        created_at=timezone.now() - timedelta(minutes=minutes_ago),
+    )
+    return StreamSession.objects.create(user=user, **{**defaults, **fields})
+
+
+@pytest.fixture
+def api(client, user, access_token):
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {access_token(user)}"
+    return client
+
+
+def test_lists_own_sessions_newest_first_paginated(api, user, django_user_model):
+    other = django_user_model.objects.create_user("other", password="a-long-pass-123")
+    sessions = [make_session(user, minutes_ago=m) for m in (30, 20, 10)]
+    make_session(other)
+    body = api.get(LIST, {"page_size": 2}).json()
+    assert body["count"] == 3
+    assert [s["id"] for s in body["results"]] == [str(sessions[2].id), str(sessions[1].id)]
+    assert body["next"]
+    page2 = api.get(body["next"]).json()
+    assert [s["id"] for s in page2["results"]] == [str(sessions[0].id)]
+
+
+def test_detail_has_the_outcome_answer_and_citations(api, user, small_kb):
+    source = Source.objects.get(title="Tillen")
+    session = make_session(
+        user,
+        ttft_ms=120,
+        duration_ms=900,
+        input_tokens=50,
+        output_tokens=12,
+        token_events=6,
+        answer="Maximaal 23 kg [1].",
+    )
+    StreamCitation.objects.create(
+        session=session,
+        marker=1,
+        source=source,
+        chunk=source.chunks.first(),
+        title=source.title,
+        url=source.url,
+        offset=15,
+    )
+    body = api.get(f"{LIST}{session.id}").json()
+    assert body["status"] == "completed" and body["language"] == "nl" and body["model"] == "offline"
+    assert (body["ttft_ms"], body["duration_ms"], body["input_tokens"], body["output_tokens"]) == (
+        120,
+        900,
+        50,
+        12,
+    )
+    assert body["answer"] == "Maximaal 23 kg [1]."
+    assert body["citations"] == [
+        {
+            "marker": 1,
+            "offset": 15,
+            "source": {"id": source.id, "title": "Tillen", "url": "https://kb.example/tillen"},
+        }
+    ]
+    for key in ("created_at", "first_token_at", "finished_at", "error_code", "error_message"):
+        assert key in body
+
+
+def test_another_users_session_is_404(api, django_user_model):
+    other = django_user_model.objects.create_user("other", password="a-long-pass-123")
+    response = api.get(f"{LIST}{make_session(other).id}")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_unknown_and_malformed_ids_are_json_404(api):
+    assert api.get(f"{LIST}{uuid.uuid4()}").json()["error"]["code"] == "not_found"
+    response = api.get(f"{LIST}not-a-uuid")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_session_auth_works_too(client, user):
+    client.force_login(user)
+    make_session(user)
+    assert client.get(LIST).json()["count"] == 1
+
+
+def test_anonymous_is_401(client):
+    response = client.get(LIST)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_writes_are_405(api, user):
+    response = api.post(LIST, {}, content_type="application/json")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert api.delete(f"{LIST}{make_session(user).id}").status_code == 405
+
+
+def test_token_obtain_refresh_and_bad_credentials(client, user):
+    url = "/api/v1/auth/token/"
+    response = client.post(
+        url, {"username": "specialist", "password": "wrong"}, content_type="application/json"
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    tokens = client.post(
+        url, {"username": "specialist", "password": "a-long-pass-123"}, content_type="application/json"
+    ).json()
+    refreshed = client.post(
+        "/api/v1/auth/token/refresh/", {"refresh": tokens["refresh"]}, content_type="application/json"
+    )
+    assert refreshed.status_code == 200 and refreshed.json()["access"]
+    bad = client.post("/api/v1/auth/token/refresh/", {"refresh": "nope"}, content_type="application/json")
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "not_authenticated"
+    missing = client.post(url, {}, content_type="application/json")
+    assert missing.status_code == 400 and missing.json()["error"]["code"] == "invalid_request"
