@@ -28,8 +28,20 @@ run: install
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/daphne -b $(HOST) -p $(PORT) evi360.asgi:application
 
+# The browser tests drive Debian's Chromium (Playwright's own browser download does not work
+# here). Installed when missing and possible; otherwise those tests skip and say why.
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "chromium could not be installed: browser tests will be skipped"; \
+	  else echo "no $(CHROMIUM) and no root apt-get: browser tests will be skipped"; fi; \
+	fi
+
 # pytest exits 5 when it collected no tests: for us that is a failure, not a pass.
-test: install
+test: install browser-deps
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -42,10 +42,13 @@ def start_server(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen, 
     for command in (["migrate", "-v0"], ["load_knowledge_base", "-v0"], ["ensure_demo_user"]):
         subprocess.run(manage + command, env=env, cwd=ROOT, check=True, capture_output=True)
     port = free_port()
-    log = open(workdir / "daphne.log", "wb")  # noqa: SIM115
+    log = open(workdir / "daphne.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evi360.asgi:application"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
@@ -61,7 +64,9 @@ async def one_stream(client: httpx.AsyncClient, base: str, token: str) -> float:
     """Seconds from sending the request to receiving the first token event."""
     started = time.perf_counter()
     async with client.stream(
-        "POST", f"{base}/api/v1/stream/query", json={"query": "Hoe zwaar mag ik tillen?"},
+        "POST",
+        f"{base}/api/v1/stream/query",
+        json={"query": "Hoe zwaar mag ik tillen?"},
         headers={"Authorization": f"Bearer {token}"},
     ) as response:
         response.raise_for_status()
@@ -84,7 +89,9 @@ async def level(base: str, token: str, concurrency: int, rounds: int) -> list[fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--upstream", choices=["standin", "offline"], default="standin")
@@ -93,7 +100,9 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="evi360-bench-"))
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "ANTHROPIC_"))},
+        **{
+            k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "ANTHROPIC_"))
+        },
         "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
         "EVI360_RATE_LIMIT": "100000/m",
         "EVI360_MAX_CONCURRENT_STREAMS": "1000",
@@ -115,14 +124,16 @@ def main() -> None:
         )
         upstream.start()
         env.update(
-            EVI360_MODEL="anthropic:claude-sonnet-4-5", ANTHROPIC_API_KEY="sk-bench",
-            ANTHROPIC_BASE_URL=upstream.base_url, EVI360_UPSTREAM_MAX_RETRIES="0",
+            EVI360_MODEL="anthropic:claude-sonnet-4-5",
+            ANTHROPIC_API_KEY="sk-bench",
+            ANTHROPIC_BASE_URL=upstream.base_url,
+            EVI360_UPSTREAM_MAX_RETRIES="0",
         )
     process, base = start_server(env, workdir)
     try:
-        token = httpx.post(f"{base}/api/v1/auth/token/", json={"username": "bench", "password": PASSWORD}).json()[
-            "access"
-        ]
+        token = httpx.post(
+            f"{base}/api/v1/auth/token/", json={"username": "bench", "password": PASSWORD}
+        ).json()["access"]
         print(f"upstream: {args.upstream} (model's own time to first token: {model_ttft * 1000:.0f} ms)")
         for concurrency in args.concurrency:
             results = asyncio.run(level(base, token, concurrency, args.rounds))

@@ -117,6 +117,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -182,6 +183,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("nl", "Nederlands"), ("en", "English")]
 TIME_ZONE = "Europe/Amsterdam"
 USE_I18N = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "static/"
@@ -236,6 +238,10 @@ if not re.fullmatch(r"\d+/\d*[smhd]", EVI360_RATE_LIMIT):
     raise ImproperlyConfigured(f"EVI360_RATE_LIMIT={EVI360_RATE_LIMIT!r}: use e.g. 30/m, 100/h, 5/10s")
 EVI360_MAX_CONCURRENT_STREAMS = env_int("EVI360_MAX_CONCURRENT_STREAMS", 3, minimum=1)
 EVI360_RESUME_GRACE = env_float("EVI360_RESUME_GRACE", 0.0, minimum=0)
+# How long a web page may take to open the EventSource of a session it created.
+EVI360_FIRST_READER_TIMEOUT = env_float("EVI360_FIRST_READER_TIMEOUT", 10.0, minimum=0.1)
+# How long a finished stream's events stay readable (a late or reconnecting EventSource).
+EVI360_EVENT_LOG_RETENTION = env_float("EVI360_EVENT_LOG_RETENTION", 60.0, minimum=0)
 EVI360_SSE_KEEPALIVE = env_float("EVI360_SSE_KEEPALIVE", 15.0, minimum=0.01)
 EVI360_SSE_RETRY_MS = env_int("EVI360_SSE_RETRY_MS", 3000, minimum=0)
 

@@ -13,6 +13,7 @@ maps onto its wire format.
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -106,6 +107,10 @@ def build_model(name: str) -> Model:
     model_settings = ModelSettings(
         max_tokens=settings.EVI360_MAX_OUTPUT_TOKENS, max_retries=settings.EVI360_UPSTREAM_MAX_RETRIES
     )
+    if name.startswith("python:"):
+        # A factory of your own, "python:package.module:function", returning a Pydantic AI model.
+        module_name, _, function = name.removeprefix("python:").partition(":")
+        return getattr(importlib.import_module(module_name), function)()
     if name.startswith("anthropic:"):
         from pydantic_ai.models.anthropic import AnthropicModel
         from pydantic_ai.providers.anthropic import AnthropicProvider

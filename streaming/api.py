@@ -13,8 +13,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django_ratelimit.core import get_usage
 from rest_framework import generics, serializers
@@ -25,8 +27,8 @@ from evi360.db import run_db
 from evi360.errors import error_response
 
 from . import agent, generation, services
-from .auth import authenticate, csrf_problem
-from .eventlog import stream_response
+from .auth import Caller, authenticate, csrf_problem
+from .eventlog import RUNS, StreamRun, stream_response
 from .models import ClientKind, StreamSession
 from .sse import encode_retry
 
@@ -79,10 +81,11 @@ def _rate_limit(request: HttpRequest) -> dict[str, Any] | None:
     )
 
 
-def sse_response(run: generation.StreamRun) -> StreamingHttpResponse:
+def sse_response(run: StreamRun, start: int = 0) -> StreamingHttpResponse:
     response = StreamingHttpResponse(
         stream_response(
             run,
+            start=start,
             preamble=encode_retry(settings.EVI360_SSE_RETRY_MS),
             keep_alive=settings.EVI360_SSE_KEEPALIVE,
             grace=settings.EVI360_RESUME_GRACE,
@@ -95,11 +98,7 @@ def sse_response(run: generation.StreamRun) -> StreamingHttpResponse:
     return response
 
 
-@csrf_exempt  # CSRF applies to session callers only; it is checked below, as DRF does.
-async def stream_query(request: HttpRequest) -> HttpResponse:
-    received_at = time.monotonic()
-    if request.method != "POST":
-        return error_response(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+async def _caller_or_error(request: HttpRequest, *, check_csrf: bool) -> Caller | HttpResponse:
     caller = await run_db(authenticate, request)
     if caller.user is None:
         return error_response(
@@ -108,8 +107,20 @@ async def stream_query(request: HttpRequest) -> HttpResponse:
             caller.problem or "Log in or send 'Authorization: Bearer <access token>'.",
             headers={"WWW-Authenticate": 'Bearer realm="api"'},
         )
-    if caller.via_session and (problem := csrf_problem(request)):
+    if check_csrf and caller.via_session and (problem := csrf_problem(request)):
         return error_response(403, "csrf_failed", f"CSRF check failed: {problem}")
+    return caller
+
+
+async def _start_stream(request: HttpRequest) -> StreamRun | HttpResponse:
+    """Everything before a stream starts: access, input, rate limit, concurrency cap, the session
+    row; then the generation task. Returns the run, or the JSON error that refuses it."""
+    received_at = time.monotonic()
+    if request.method != "POST":
+        return error_response(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
+    caller = await _caller_or_error(request, check_csrf=True)
+    if isinstance(caller, HttpResponse):
+        return caller
     if request.content_type != "application/json":
         return error_response(415, "unsupported_media_type", "Send the request as application/json.")
     try:
@@ -151,8 +162,54 @@ async def stream_query(request: HttpRequest) -> HttpResponse:
             "wait for one to finish.",
             headers={"Retry-After": "5"},
         )
-    run = generation.start(generation.StreamRequest(session=session, received_at=received_at))
-    return sse_response(run)
+    return generation.start(generation.StreamRequest(session=session, received_at=received_at))
+
+
+@csrf_exempt  # CSRF applies to session callers only; it is checked in _start_stream, as DRF does.
+async def stream_query(request: HttpRequest) -> HttpResponse:
+    """POST a question, get the answer as SSE in the same response (REST clients)."""
+    run = await _start_stream(request)
+    return run if isinstance(run, HttpResponse) else sse_response(run)
+
+
+@csrf_exempt
+async def sessions(request: HttpRequest) -> HttpResponse:
+    """GET: the caller's sessions (DRF). POST: start a stream whose events are read from
+    ``events_url`` (the web page's EventSource), answered 201 at once."""
+    if request.method != "POST":
+        return await sync_to_async(_session_list)(request)
+    run = await _start_stream(request)
+    if isinstance(run, HttpResponse):
+        return run
+    run.expect_reader(settings.EVI360_FIRST_READER_TIMEOUT)
+    session_id = run.session_id
+    return JsonResponse(
+        {"session_id": session_id, "events_url": reverse("session_events", args=[session_id])}, status=201
+    )
+
+
+async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The events of one of the caller's running sessions, as SSE (for EventSource). With a
+    ``Last-Event-ID`` header (EventSource sends it when it reconnects) the stream resumes after
+    that event; otherwise it starts from the first."""
+    if request.method != "GET":
+        return error_response(405, "method_not_allowed", "Use GET.", headers={"Allow": "GET"})
+    caller = await _caller_or_error(request, check_csrf=False)
+    if isinstance(caller, HttpResponse):
+        return caller
+    owned = await run_db(lambda: StreamSession.objects.filter(pk=pk, user_id=caller.user.pk).first())
+    if owned is None:
+        return error_response(404, "not_found", "Not found.")
+    run = RUNS.get(str(pk))
+    if run is None:
+        return error_response(
+            410,
+            "stream_ended",
+            f"This stream is no longer running (status: {owned.status}).",
+        )
+    last_event_id = request.headers.get("Last-Event-ID", "")
+    start = int(last_event_id) + 1 if last_event_id.isdigit() else 0
+    return sse_response(run, start=start)
 
 
 # --- Sessions (Django REST framework) ---------------------------------------------------------
@@ -216,3 +273,6 @@ class SessionList(_OwnSessions, generics.ListAPIView):
 
 class SessionDetail(_OwnSessions, generics.RetrieveAPIView):
     pass
+
+
+_session_list = SessionList.as_view()

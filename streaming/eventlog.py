@@ -60,12 +60,23 @@ class EventLog:
 
 @dataclass
 class StreamRun:
-    """One running generation: its log, its task and how many responses read it."""
+    """One generation: its log, its task and how many responses read it."""
 
+    session_id: str
     log: EventLog = field(default_factory=EventLog)
     task: asyncio.Task[None] | None = None
     readers: int = 0
     _cancel_handle: asyncio.TimerHandle | None = None
+
+    def expect_reader(self, timeout: float) -> None:
+        """Cancel the generation unless a reader arrives within ``timeout`` seconds (a web page
+        that created a session and then never opened its EventSource)."""
+        if self.readers == 0 and self.task is not None:
+            self._cancel_handle = asyncio.get_running_loop().call_later(timeout, self._cancel_if_unread)
+
+    def _cancel_if_unread(self) -> None:
+        if self.readers == 0 and self.task is not None:
+            self.task.cancel()
 
     def add_reader(self) -> None:
         self.readers += 1
@@ -83,12 +94,26 @@ class StreamRun:
             self._cancel_handle = asyncio.get_running_loop().call_later(grace, self.task.cancel)
 
 
-# Runs of this process, by session id. Entries leave when their generation ends.
+# Runs of this process, by session id. An entry stays ``EVI360_EVENT_LOG_RETENTION`` seconds after
+# its generation ends, so a client that reconnects (or opens its EventSource late) still reads it.
 RUNS: dict[str, StreamRun] = {}
 
 
+def retire(run: StreamRun, after: float) -> None:
+    """Forget a finished run after ``after`` seconds."""
+
+    def forget() -> None:
+        if RUNS.get(run.session_id) is run:
+            del RUNS[run.session_id]
+
+    if after <= 0:
+        forget()
+    else:
+        asyncio.get_running_loop().call_later(after, forget)
+
+
 async def stream_response(
-    run: StreamRun, *, preamble: bytes, keep_alive: float, grace: float
+    run: StreamRun, *, preamble: bytes, keep_alive: float, grace: float, start: int = 0
 ) -> AsyncIterator[bytes]:
     """The body of an SSE response: the preamble, then the run's events as they come.
 
@@ -98,7 +123,7 @@ async def stream_response(
     run.add_reader()
     try:
         yield preamble
-        async for chunk in run.log.read(keep_alive=keep_alive):
+        async for chunk in run.log.read(start, keep_alive=keep_alive):
             yield chunk
     finally:
         run.remove_reader(grace)

@@ -21,7 +21,7 @@ from pydantic_ai.models import Model
 from evi360.db import run_db
 
 from . import agent, services
-from .eventlog import RUNS, StreamRun
+from .eventlog import RUNS, StreamRun, retire
 from .markers import MarkerGate, markers_in
 from .models import Status, StreamSession
 from .sse import CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent, encode
@@ -152,13 +152,13 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
             if status is not Status.CANCELLED:
                 emit(terminal)
             run.log.close()
-            RUNS.pop(session_id, None)
+            retire(run, settings.EVI360_EVENT_LOG_RETENTION)
 
 
 def start(request: StreamRequest) -> StreamRun:
     """Start generating in a task of its own and return the run the response will read."""
-    run = StreamRun()
-    RUNS[str(request.session.id)] = run
+    run = StreamRun(str(request.session.id))
+    RUNS[run.session_id] = run
     run.task = asyncio.get_running_loop().create_task(
         generate(run, request), name=f"stream-{request.session.id}"
     )

@@ -25,7 +25,7 @@ MAX_SOURCES_QUOTED = 3
 SENTENCES_PER_SOURCE = 2
 
 _SOURCES_BLOCK = re.compile(r"<sources>\n(.*?)\n</sources>", re.DOTALL)
-_SOURCE_HEADER = re.compile(r"^\[(\d+)\] .*\((nl|en)\)$", re.MULTILINE)
+_SOURCE_HEADER = re.compile(r"^\[(\d+)\] (.*) \((nl|en)\)$", re.MULTILINE)
 _LANGUAGE = re.compile(r"^Answer language: .*\[(nl|en)\]$", re.MULTILINE)
 _QUESTION = re.compile(r"^Question: (.*)$", re.MULTILINE | re.DOTALL)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -65,6 +65,7 @@ class _Source:
     number: int
     language: str
     text: str
+    heading: str = ""
 
 
 def _parse_prompt(prompt: str) -> tuple[str, str, list[_Source]]:
@@ -79,7 +80,7 @@ def _parse_prompt(prompt: str) -> tuple[str, str, list[_Source]]:
         for i, header in enumerate(headers):
             end = headers[i + 1].start() if i + 1 < len(headers) else len(block.group(1))
             text = block.group(1)[header.end() : end].strip()
-            sources.append(_Source(int(header.group(1)), header.group(2), text))
+            sources.append(_Source(int(header.group(1)), header.group(3), text, header.group(2)))
     return language, question, sources
 
 
@@ -87,13 +88,16 @@ def _best_sentences(source: _Source, question_terms: set[str]) -> list[str]:
     """The (at most) two sentences of a source that share most terms with the question, in the
     order they appear; none when no sentence shares a term."""
     scored = []
-    for position, sentence in enumerate(_SENTENCE.split(source.text)):
-        sentence = sentence.strip().lstrip("-*• ").strip()
-        if len(sentence.split()) < 4:
-            continue
+    sentences = [s.strip().lstrip("-*• ").strip() for s in _SENTENCE.split(source.text)]
+    sentences = [s for s in sentences if len(s.split()) >= 4]
+    for position, sentence in enumerate(sentences):
         overlap = len(question_terms & set(analysis.stems(sentence, source.language)))
         if overlap:
             scored.append((-overlap, position, sentence))
+    if not scored and question_terms & set(analysis.stems(source.heading, source.language)):
+        # The passage is about the question (its title or heading says so) without repeating
+        # its words: its opening sentences are the best quote.
+        scored = [(0, position, sentence) for position, sentence in enumerate(sentences)]
     best = sorted(scored)[:SENTENCES_PER_SOURCE]
     return [sentence for _, _, sentence in sorted(best, key=lambda item: item[1])]
 

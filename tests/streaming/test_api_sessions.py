@@ -11,7 +11,7 @@ from django.utils import timezone
 from citations.models import Source
 from streaming.models import StreamCitation, StreamSession
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 LIST = "/api/v1/stream/sessions/"
 
 
@@ -110,11 +110,11 @@ def test_anonymous_is_401(client):
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_writes_are_405(api, user):
-    response = api.post(LIST, {}, content_type="application/json")
-    assert response.status_code == 405
-    assert response.json()["error"]["code"] == "method_not_allowed"
-    assert api.delete(f"{LIST}{make_session(user).id}").status_code == 405
+def test_sessions_cannot_be_changed_or_deleted(api, user):
+    session = make_session(user)
+    for response in (api.delete(f"{LIST}{session.id}"), api.put(LIST, {}, content_type="application/json")):
+        assert response.status_code == 405
+        assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_token_obtain_refresh_and_bad_credentials(client, user):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -217,3 +218,14 @@ async def test_streams_left_by_a_dead_process_do_not_count(
 
 async def test_unknown_api_path_is_json_404(async_client):
     assert_error(await async_client.get("/api/v1/nope"), 404, "not_found")
+
+
+async def test_keep_alive_comments_while_the_model_is_silent(
+    small_kb, user, access_token, async_client, scripted_model, settings
+):
+    settings.EVI360_SSE_KEEPALIVE = 0.05
+    scripted_model(["Eerst ", "na een stilte."], before=lambda: asyncio.sleep(0.3))
+    response = await post(async_client, {"query": "tillen"}, token=access_token(user))
+    body = await read(response)
+    assert b": keep-alive\n\n" in body
+    assert parse_sse(body)[-1][1] == "done"

@@ -5,27 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
 from tests.anthropic_standin import AnthropicStandIn, hang, http_error, overloaded_midstream, text_stream
-
-ROOT = Path(__file__).resolve().parents[2]
-PASSWORD = "e2e-pass-123456"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.live_server import live_server
 
 
 @pytest.fixture(scope="module")
@@ -36,55 +23,16 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def server(upstream, tmp_path_factory):
-    """daphne serving the app, with Claude pointed at the stand-in and its own SQLite file."""
-    workdir = tmp_path_factory.mktemp("e2e")
-    env = {
-        **{
-            k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "ANTHROPIC_"))
-        },
-        "DATABASE_URL": f"sqlite:///{workdir / 'e2e.sqlite3'}",
-        "EVI360_MODEL": "anthropic:claude-sonnet-4-5",
-        "ANTHROPIC_API_KEY": "sk-test-not-real",
-        "ANTHROPIC_BASE_URL": upstream.base_url,
-        "EVI360_UPSTREAM_MAX_RETRIES": "0",
-        "EVI360_STREAM_TIMEOUT": "2",
-        "EVI360_RATE_LIMIT": "1000/m",
-        "EVI360_DEMO_USERNAME": "e2e",
-        "EVI360_DEMO_PASSWORD": PASSWORD,
-        "DEBUG": "false",
-        "SECRET_KEY": "e2e-" + "x" * 50,
-    }
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    for command in (["migrate", "-v0"], ["load_knowledge_base"], ["ensure_demo_user"]):
-        subprocess.run(manage + command, env=env, cwd=ROOT, check=True, capture_output=True, timeout=120)
-    port = free_port()
-    log = open(workdir / "daphne.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evi360.asgi:application"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/accounts/login/", timeout=1)
-            break
-        except httpx.TransportError:
-            if process.poll() is not None:
-                raise RuntimeError((workdir / "daphne.log").read_text()) from None
-            time.sleep(0.1)
-    else:
-        raise RuntimeError("daphne did not start")
-    token = httpx.post(f"{base}/api/v1/auth/token/", json={"username": "e2e", "password": PASSWORD}).json()[
-        "access"
-    ]
-    yield {"base": base, "headers": {"Authorization": f"Bearer {token}"}}
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
+    """daphne serving the app, with Claude pointed at the stand-in."""
+    with live_server(
+        tmp_path_factory.mktemp("e2e"),
+        EVI360_MODEL="anthropic:claude-sonnet-4-5",
+        ANTHROPIC_API_KEY="sk-test-not-real",
+        ANTHROPIC_BASE_URL=upstream.base_url,
+        EVI360_UPSTREAM_MAX_RETRIES="0",
+        EVI360_STREAM_TIMEOUT="2",
+    ) as live:
+        yield {"base": live.base, "headers": {"Authorization": f"Bearer {live.token()}"}}
 
 
 def stream(server, query: str = "Hoe zwaar mag ik tillen?"):

@@ -1,0 +1,318 @@
+// EVI 360 chat page: POST a question, then read the answer with the browser's EventSource.
+// Everything from the model or the knowledge base is inserted as text (textContent, text nodes),
+// never as HTML, so nothing in an answer or a source can inject markup or script.
+(() => {
+  "use strict";
+
+  const strings = JSON.parse(document.getElementById("ui-strings").textContent);
+  const form = document.getElementById("ask");
+  const question = document.getElementById("question");
+  const send = document.getElementById("send");
+  const stop = document.getElementById("stop");
+  const languageSelect = document.getElementById("language");
+  const conversation = document.getElementById("conversation");
+  const MARKER = /\[(\d{1,3})\]/g;
+
+  // Counters the browser tests read: every EventSource opened must be closed again.
+  const stats = (window.evi360 = { opened: 0, closed: 0, get open() { return this.opened - this.closed; } });
+
+  let uiLanguage = document.documentElement.lang.startsWith("nl") ? "nl" : "en";
+  let conversationId = null;
+  let current = null; // the answer being streamed
+
+  const t = (key) => strings[uiLanguage][key] ?? strings[uiLanguage]["error.default"];
+
+  function applyLanguage(language) {
+    uiLanguage = language === "nl" ? "nl" : "en";
+    document.documentElement.lang = uiLanguage;
+    for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    question.placeholder = t("placeholder");
+    question.setAttribute("aria-label", t("placeholder"));
+  }
+
+  function csrfToken() {
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function safeUrl(url) {
+    return /^https?:\/\//i.test(url || "") ? url : null;
+  }
+
+  // --- One question and its answer ------------------------------------------------------------
+
+  function newTurn(query) {
+    // Only the latest answer carries the test ids.
+    for (const old of conversation.querySelectorAll("[data-testid]")) old.removeAttribute("data-testid");
+    const turn = el("article", "turn");
+    turn.append(el("p", "question", query));
+    const row = el("div", "answer-row");
+    const answer = el("div", "answer streaming");
+    answer.dataset.testid = "answer";
+    const cursor = el("span", "cursor");
+    cursor.setAttribute("aria-hidden", "true");
+    answer.append(cursor);
+    const panel = el("aside", "citations");
+    panel.dataset.testid = "citations";
+    panel.hidden = true;
+    const heading = el("h2", null, t("sources"));
+    heading.dataset.i18n = "sources";
+    const list = el("ol");
+    panel.append(heading, list);
+    row.append(answer, panel);
+    const status = el("p", "status");
+    status.hidden = true;
+    const error = el("div", "error-box");
+    error.dataset.testid = "error";
+    error.hidden = true;
+    turn.append(row, status, error);
+    conversation.append(turn);
+    turn.scrollIntoView({ block: "end" });
+    return { turn, answer, cursor, panel, list, status, error, text: "", citations: new Map(), lastText: null };
+  }
+
+  function markerNode(state, number) {
+    const citation = state.citations.get(number);
+    if (!citation) return document.createTextNode(`[${number}]`);
+    const link = el("a", "marker", `[${number}]`);
+    link.href = `#${citation.id}`;
+    link.dataset.marker = String(number);
+    return link;
+  }
+
+  // Tokens never end inside a marker (the server holds partial markers back), so each token
+  // can be split into text and complete markers on its own.
+  function appendToken(state, text) {
+    state.text += text;
+    let last = 0;
+    for (const match of text.matchAll(MARKER)) {
+      appendText(state, text.slice(last, match.index));
+      state.answer.insertBefore(markerNode(state, Number(match[1])), state.cursor);
+      state.lastText = null;
+      last = match.index + match[0].length;
+    }
+    appendText(state, text.slice(last));
+  }
+
+  function appendText(state, text) {
+    if (!text) return;
+    if (state.lastText) state.lastText.appendData(text);
+    else state.lastText = state.answer.insertBefore(document.createTextNode(text), state.cursor);
+  }
+
+  function addCitation(state, data) {
+    if (state.citations.has(data.marker)) return;
+    const id = `cite-${state.sessionId}-${data.marker}`;
+    state.citations.set(data.marker, { id });
+    const item = el("li");
+    item.id = id;
+    item.dataset.marker = String(data.marker);
+    item.tabIndex = 0;
+    item.append(el("span", "num", `[${data.marker}]`), " ");
+    const url = safeUrl(data.source.url);
+    const title = url ? el("a", "title", data.source.title) : el("span", "title", data.source.title);
+    if (url) {
+      title.href = url;
+      title.target = "_blank";
+      title.rel = "noopener noreferrer";
+    }
+    item.append(title, el("p", "snippet", data.source.snippet));
+    state.list.append(item);
+    state.panel.hidden = false;
+  }
+
+  // --- Safe Markdown (paragraphs, lists, bold) for the finished answer -------------------------
+
+  function inline(state, parent, text) {
+    for (const piece of text.split(/(\*\*[^*\n]+\*\*|\[\d{1,3}\])/)) {
+      if (!piece) continue;
+      const marker = piece.match(/^\[(\d{1,3})\]$/);
+      if (marker) parent.append(markerNode(state, Number(marker[1])));
+      else if (/^\*\*[^*\n]+\*\*$/.test(piece)) parent.append(el("strong", null, piece.slice(2, -2)));
+      else parent.append(document.createTextNode(piece));
+    }
+  }
+
+  function renderMarkdown(state) {
+    const fragment = document.createDocumentFragment();
+    let list = null;
+    let paragraph = null;
+    for (const line of state.text.split("\n")) {
+      const bullet = line.match(/^\s*[-*•]\s+(.*)$/);
+      const numbered = line.match(/^\s*\d+[.)]\s+(.*)$/);
+      if (bullet || numbered) {
+        const tag = bullet ? "UL" : "OL";
+        if (!list || list.tagName !== tag) fragment.append((list = document.createElement(tag)));
+        const item = el("li");
+        inline(state, item, (bullet || numbered)[1]);
+        list.append(item);
+        paragraph = null;
+      } else if (!line.trim()) {
+        list = null;
+        paragraph = null;
+      } else {
+        list = null;
+        if (paragraph) paragraph.append(document.createElement("br"));
+        else fragment.append((paragraph = el("p")));
+        inline(state, paragraph, line.replace(/^#{1,6}\s+/, ""));
+      }
+    }
+    state.answer.replaceChildren(fragment);
+  }
+
+  // --- Streaming ----------------------------------------------------------------------------------
+
+  function setStreaming(on) {
+    stop.hidden = !on;
+    send.disabled = false;
+  }
+
+  function finish(state) {
+    if (state.source) {
+      state.source.close();
+      stats.closed += 1;
+      state.source = null;
+    }
+    state.answer.classList.remove("streaming");
+    state.cursor.remove();
+    state.status.hidden = true;
+    if (current === state) {
+      current = null;
+      setStreaming(false);
+    }
+  }
+
+  function showError(state, code, retry) {
+    state.error.replaceChildren(el("span", "message", t(`error.${code}`)));
+    if (retry) {
+      const button = el("button", "secondary", t("retry"));
+      button.type = "button";
+      button.dataset.testid = "retry";
+      button.addEventListener("click", retry, { once: true });
+      state.error.append(" ", button);
+    }
+    state.error.hidden = false;
+  }
+
+  function stopCurrent() {
+    if (!current) return;
+    const state = current;
+    finish(state);
+    state.status.textContent = t("stopped");
+    state.status.hidden = false;
+  }
+
+  async function ask(query, language) {
+    stopCurrent(); // asking again while an answer streams stops the old stream
+    const state = newTurn(query);
+    current = state;
+    setStreaming(true);
+    const retry = () => {
+      if (current === null) ask(query, language);
+    };
+    let response;
+    try {
+      response = await fetch("/api/v1/stream/sessions/", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ query, language, ...(conversationId ? { conversation_id: conversationId } : {}) }),
+      });
+    } catch {
+      finish(state);
+      showError(state, "network", retry);
+      return;
+    }
+    if (current !== state) return; // stopped or superseded while the request was on its way
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      finish(state);
+      showError(state, body?.error?.code ?? "default", retry);
+      return;
+    }
+    const created = await response.json();
+    state.sessionId = created.session_id;
+    openEvents(state, created.events_url, retry);
+  }
+
+  function openEvents(state, url, retry) {
+    const source = new EventSource(url);
+    stats.opened += 1;
+    state.source = source;
+    const seen = () => {
+      state.status.hidden = true;
+    };
+    source.addEventListener("session", (event) => {
+      seen();
+      const data = JSON.parse(event.data);
+      conversationId = data.conversation_id;
+      applyLanguage(data.language);
+    });
+    source.addEventListener("citation", (event) => {
+      seen();
+      addCitation(state, JSON.parse(event.data));
+    });
+    source.addEventListener("token", (event) => {
+      seen();
+      appendToken(state, JSON.parse(event.data).text);
+    });
+    source.addEventListener("done", () => {
+      finish(state);
+      renderMarkdown(state);
+    });
+    source.addEventListener("error", (event) => {
+      if (event.data) {
+        // A server-sent `error` event: the answer stopped.
+        finish(state);
+        showError(state, JSON.parse(event.data).code, retry);
+      } else if (source.readyState === EventSource.CONNECTING) {
+        // The connection dropped; EventSource reconnects by itself and resumes (Last-Event-ID).
+        state.status.textContent = t("reconnecting");
+        state.status.hidden = false;
+      } else {
+        finish(state);
+        showError(state, "network", retry);
+      }
+    });
+  }
+
+  // --- Page wiring --------------------------------------------------------------------------------
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = question.value.trim();
+    if (!query) return;
+    question.value = "";
+    ask(query, languageSelect.value);
+  });
+  question.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  stop.addEventListener("click", stopCurrent);
+
+  // A marker and its source highlight each other (event delegation: no listener per element).
+  function highlight(target, on) {
+    const owner = target.closest?.("[data-marker]");
+    const turn = owner?.closest(".turn");
+    if (!owner || !turn) return;
+    for (const node of turn.querySelectorAll(`[data-marker="${owner.dataset.marker}"]`)) {
+      node.classList.toggle("highlight", on);
+    }
+  }
+  for (const [name, on] of [["mouseover", true], ["mouseout", false], ["focusin", true], ["focusout", false]]) {
+    conversation.addEventListener(name, (event) => highlight(event.target, on));
+  }
+
+  applyLanguage(uiLanguage);
+  question.focus();
+})();

@@ -1,0 +1,92 @@
+"""A real daphne serving the app on a free loopback port, in its own process and SQLite file."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+USERNAME = "live"
+PASSWORD = "live-pass-123456"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    base: str
+    env: dict[str, str]
+    workdir: Path
+
+    def manage(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def token(self) -> str:
+        response = httpx.post(
+            f"{self.base}/api/v1/auth/token/", json={"username": USERNAME, "password": PASSWORD}
+        )
+        return response.json()["access"]
+
+
+@contextmanager
+def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
+    env = {
+        **{
+            k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "ANTHROPIC_"))
+        },
+        "DATABASE_URL": f"sqlite:///{workdir / 'live.sqlite3'}",
+        "EVI360_RATE_LIMIT": "1000/m",
+        "EVI360_DEMO_USERNAME": USERNAME,
+        "EVI360_DEMO_PASSWORD": PASSWORD,
+        "DEBUG": "false",
+        "SECRET_KEY": "live-" + "x" * 50,
+        **settings,
+    }
+    server = LiveServer("", env, workdir)
+    for command in (["migrate", "-v0"], ["load_knowledge_base"], ["ensure_demo_user"]):
+        server.manage(*command)
+    port = free_port()
+    server.base = f"http://127.0.0.1:{port}"
+    with open(workdir / "daphne.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evi360.asgi:application"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    httpx.get(f"{server.base}/accounts/login/", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError((workdir / "daphne.log").read_text()) from None
+                    time.sleep(0.1)
+            yield server
+        finally:
+            process.terminate()
+            process.wait(timeout=10)

@@ -1,0 +1,122 @@
+"""The web page's flow: POST /api/v1/stream/sessions/ creates a stream, GET .../<id>/events reads it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+from django.utils import timezone
+
+from streaming.models import ClientKind, Status, StreamSession
+from tests.conftest import parse_sse
+
+pytestmark = pytest.mark.django_db(transaction=True)
+CREATE = "/api/v1/stream/sessions/"
+
+
+@pytest.fixture
+async def web(user):
+    """A logged-in browser: session cookie plus CSRF token."""
+    client = AsyncClient(enforce_csrf_checks=True)
+    await sync_to_async(client.force_login)(user)
+    await client.get("/accounts/login/")
+    client.csrf = client.cookies["csrftoken"].value
+    return client
+
+
+async def create(client, body) -> dict:
+    response = await client.post(
+        CREATE, body, content_type="application/json", headers={"X-CSRFToken": client.csrf}
+    )
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+async def read(response) -> bytes:
+    return b"".join([chunk async for chunk in response.streaming_content])
+
+
+async def test_create_then_read_the_events(small_kb, web, scripted_model):
+    scripted_model(["Til ", "max 23 kg [1]", "."])
+    created = await create(web, {"query": "Hoe zwaar mag ik tillen?", "language": "nl"})
+    assert created["events_url"] == f"/api/v1/stream/sessions/{created['session_id']}/events"
+    response = await web.get(created["events_url"])
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream; charset=utf-8"
+    events = parse_sse(await read(response))
+    assert [e[1] for e in events] == ["session", "token", "citation", "token", "token", "done"]
+    assert events[0][0] == 0
+    session = await StreamSession.objects.aget(pk=created["session_id"])
+    assert (session.status, session.client_kind) == (Status.COMPLETED, ClientKind.WEB)
+
+
+async def test_create_needs_csrf(small_kb, user):
+    client = AsyncClient(enforce_csrf_checks=True)
+    await sync_to_async(client.force_login)(user)
+    response = await client.post(CREATE, {"query": "tillen"}, content_type="application/json")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "csrf_failed"
+
+
+async def test_create_validates_like_the_stream_endpoint(web):
+    response = await web.post(
+        CREATE, {"query": " "}, content_type="application/json", headers={"X-CSRFToken": web.csrf}
+    )
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_query"
+
+
+async def test_last_event_id_resumes_after_that_event(small_kb, web, scripted_model):
+    scripted_model(["een ", "twee ", "drie ", "vier"])
+    created = await create(web, {"query": "tillen"})
+    full = parse_sse(await read(await web.get(created["events_url"])))
+    resumed = parse_sse(await read(await web.get(created["events_url"], headers={"Last-Event-ID": "2"})))
+    assert resumed == full[3:]
+
+
+async def test_another_users_or_unknown_session_is_404(small_kb, web, django_user_model, scripted_model):
+    other = await django_user_model.objects.acreate_user("other", password="a-long-pass-123")
+    theirs = await StreamSession.objects.acreate(
+        user=other, query="q", language="nl", model_name="m", client_kind="web", created_at=timezone.now()
+    )
+    for url in (
+        f"{CREATE}{theirs.id}/events",
+        "/api/v1/stream/sessions/8d1f3f0e-64a4-4a4e-9d5e-1f5c3a1b2c3d/events",
+    ):
+        response = await web.get(url)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+async def test_a_session_that_is_not_running_is_410(web, user):
+    session = await StreamSession.objects.acreate(
+        user=user,
+        query="q",
+        language="nl",
+        model_name="m",
+        client_kind="web",
+        status="completed",
+        created_at=timezone.now(),
+    )
+    response = await web.get(f"{CREATE}{session.id}/events")
+    assert response.status_code == 410 and response.json()["error"]["code"] == "stream_ended"
+
+
+async def test_events_need_authentication_and_get(async_client, web, user):
+    session = await StreamSession.objects.acreate(
+        user=user, query="q", language="nl", model_name="m", client_kind="web", created_at=timezone.now()
+    )
+    assert (await async_client.get(f"{CREATE}{session.id}/events")).status_code == 401
+    response = await web.post(f"{CREATE}{session.id}/events", headers={"X-CSRFToken": web.csrf})
+    assert response.status_code == 405
+
+
+async def test_a_stream_nobody_opens_is_cancelled(small_kb, web, scripted_model, settings):
+    settings.EVI360_FIRST_READER_TIMEOUT = 0.2
+    scripted_model(["begin ", "nooit"], before=asyncio.Event().wait)
+    created = await create(web, {"query": "tillen"})
+    for _ in range(100):
+        session = await StreamSession.objects.aget(pk=created["session_id"])
+        if session.status != Status.STREAMING:
+            break
+        await asyncio.sleep(0.05)
+    assert session.status == Status.CANCELLED

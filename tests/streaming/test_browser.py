@@ -1,0 +1,265 @@
+"""The chat page in a real browser: Debian's headless Chromium driven by Playwright, against a real
+daphne serving the app (offline model, and a scripted FunctionModel).
+
+Screenshots of the page mid-stream and done are saved to var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live_server import PASSWORD, ROOT, USERNAME, live_server
+
+CHROMIUM = os.environ.get("EVI360_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "var" / "test-artifacts"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it can)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def script_file(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("script") / "script.json"
+
+
+@pytest.fixture(scope="module")
+def scripted_server(tmp_path_factory, script_file):
+    workdir = tmp_path_factory.mktemp("browser-scripted")
+    script_file.write_text(json.dumps({"deltas": ["Hallo"]}))
+    kb = workdir / "kb"
+    kb.mkdir()
+    (kb / "xss.md").write_text(
+        f"---\ntitle: 'Gevaar {XSS}'\nurl: https://kb.example/xss\nlanguage: nl\n---\n"
+        f"# Gevaar\n\nDe werkgever beoordeelt valgevaar bij tillen. {XSS} Ladders staan stevig.\n",
+        encoding="utf-8",
+    )
+    with live_server(
+        workdir,
+        EVI360_MODEL="python:tests.browser_models:scripted",
+        EVI360_TEST_SCRIPT=str(script_file),
+        EVI360_STREAM_TIMEOUT="10",
+    ) as server:
+        server.manage("load_knowledge_base", str(kb))
+        yield server
+
+
+@pytest.fixture(scope="module")
+def offline_server(tmp_path_factory):
+    with live_server(
+        tmp_path_factory.mktemp("browser-offline"), EVI360_OFFLINE_TOKEN_DELAY_MS="40"
+    ) as server:
+        yield server
+
+
+def logged_in(browser, server, locale: str = "en-GB") -> Page:
+    context = browser.new_context(locale=locale, viewport={"width": 1100, "height": 800})
+    page = context.new_page()
+    page.goto(f"{server.base}/")
+    page.fill("input[name=username]", USERNAME)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=question]")
+    return page
+
+
+def ask(page: Page, text: str, language: str = "auto") -> None:
+    page.select_option("#language", language)
+    page.fill("[data-testid=question]", text)
+    page.press("[data-testid=question]", "Enter")
+
+
+def wait_done(page: Page, timeout: float = 20_000) -> None:
+    page.wait_for_function(
+        "() => { const a = document.querySelector('[data-testid=answer]');"
+        " return a && !a.classList.contains('streaming'); }",
+        timeout=timeout,
+    )
+
+
+def sessions(server) -> list[dict]:
+    headers = {"Authorization": f"Bearer {server.token()}"}
+    return httpx.get(f"{server.base}/api/v1/stream/sessions/", headers=headers).json()["results"]
+
+
+def wait_for_status(server, done, timeout: float = 10) -> list[dict]:
+    """The sessions, once ``done(sessions)`` holds (the server records a disconnect promptly,
+    but not in the same instant the browser closes the connection)."""
+    deadline = time.monotonic() + timeout
+    while not done(found := sessions(server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def set_script(script_file: Path, **script) -> None:
+    script_file.write_text(json.dumps(script), encoding="utf-8")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_a_dutch_question_streams_in_with_citations_and_dutch_ui(browser, offline_server):
+    page = logged_in(browser, offline_server)
+    ask(page, "Hoe zwaar mag ik tillen?")
+    answer = page.locator("[data-testid=answer]")
+    lengths, panel_filled_while_streaming, shot = [], False, False
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        streaming = "streaming" in (answer.get_attribute("class") or "")
+        lengths.append(len(answer.inner_text()))
+        if streaming and page.locator("[data-testid=citations] li").count() > 0:
+            panel_filled_while_streaming = True
+            if not shot and len(lengths) > 10:
+                shot = bool(screenshot(page, "chat-mid-stream.png"))
+        if not streaming:
+            break
+        time.sleep(0.05)
+    grown = [b for a, b in zip(lengths, lengths[1:], strict=False) if b > a]
+    assert len(grown) >= 3, lengths  # the text grew over several observations before done
+    assert panel_filled_while_streaming
+    assert page.locator("html").get_attribute("lang") == "nl"
+    expect(page.locator("[data-testid=send]")).to_have_text("Versturen")
+    expect(page.locator("[data-testid=citations] h2")).to_have_text("Bronnen")
+    expect(answer).to_contain_text("kg")
+    marker = answer.locator("a.marker").first
+    expect(marker).to_have_text(re.compile(r"\[\d\]"))
+    # The marker and its panel entry highlight each other.
+    marker.hover()
+    number = marker.get_attribute("data-marker")
+    expect(page.locator(f"[data-testid=citations] li[data-marker='{number}']")).to_have_class(
+        re.compile("highlight")
+    )
+    screenshot(page, "chat-done.png")
+    assert sessions(offline_server)[0]["status"] == "completed"
+
+
+def test_an_english_question_gets_english(browser, offline_server):
+    page = logged_in(browser, offline_server, locale="nl-NL")
+    expect(page.locator("[data-testid=send]")).to_have_text("Versturen")  # follows the browser at first
+    ask(page, "What is the noise limit at work?")
+    wait_done(page)
+    assert page.locator("html").get_attribute("lang") == "en"
+    expect(page.locator("[data-testid=send]")).to_have_text("Send")
+    expect(page.locator("[data-testid=answer]")).to_contain_text("dB")
+
+
+def test_markers_never_render_half(browser, scripted_server, script_file):
+    set_script(
+        script_file,
+        deltas=["Til ", "max 23 kg [", "1", "] en ", "gebruik [", "2", "][", "1", "]."],
+        delay=0.08,
+    )
+    page = logged_in(browser, scripted_server)
+    page.evaluate(
+        """() => { window.snapshots = []; new MutationObserver(() => {
+             const a = document.querySelector('[data-testid=answer]');
+             if (a) window.snapshots.push(a.textContent); })
+           .observe(document.getElementById('conversation'), {subtree: true, childList: true, characterData: true}); }"""
+    )
+    ask(page, "Hoe zwaar mag ik tillen?", "nl")
+    wait_done(page)
+    snapshots = page.evaluate("window.snapshots")
+    assert len(set(snapshots)) >= 5
+    assert not [s for s in snapshots if re.search(r"\[\d*$", s)], snapshots
+    expect(page.locator("[data-testid=answer]")).to_have_text("Til max 23 kg [1] en gebruik [2][1].")
+
+
+def test_stop_cancels_the_stream(browser, scripted_server, script_file):
+    set_script(script_file, deltas=["woord "] * 200, delay=0.05)
+    page = logged_in(browser, scripted_server)
+    ask(page, "Hoe zwaar mag ik tillen?", "nl")
+    expect(page.locator("[data-testid=answer]")).to_contain_text("woord woord")
+    page.click("[data-testid=stop]")
+    expect(page.locator("[data-testid=stop]")).to_be_hidden()
+    expect(page.locator(".status")).to_have_text("Gestopt.")
+    assert (
+        wait_for_status(scripted_server, lambda s: s[0]["status"] != "streaming")[0]["status"] == "cancelled"
+    )
+    assert page.evaluate("window.evi360.open") == 0
+
+
+def test_asking_again_while_streaming_cancels_the_old_answer(browser, scripted_server, script_file):
+    set_script(script_file, deltas=["woord "] * 100, delay=0.05)
+    page = logged_in(browser, scripted_server)
+    ask(page, "Eerste vraag over tillen", "nl")
+    expect(page.locator("[data-testid=answer]")).to_contain_text("woord")
+    set_script(script_file, deltas=["Tweede ", "antwoord."], delay=0.01)
+    ask(page, "Tweede vraag over tillen", "nl")
+    wait_done(page)
+    expect(page.locator("[data-testid=answer]")).to_have_text("Tweede antwoord.")
+    latest, previous = wait_for_status(scripted_server, lambda s: s[1]["status"] != "streaming")[:2]
+    assert (latest["status"], previous["status"]) == ("completed", "cancelled")
+    assert page.evaluate("window.evi360.open") == 0
+
+
+def test_an_upstream_error_is_shown_and_retry_works(browser, scripted_server, script_file):
+    set_script(
+        script_file, deltas=["Eerst ", "dit ", "en ", "dat."], delay=0.02, fail_after=2, fail_once=True
+    )
+    page = logged_in(browser, scripted_server)
+    ask(page, "Hoe zwaar mag ik tillen?", "nl")
+    error = page.locator("[data-testid=error]")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text("De assistent is nu erg druk")
+    page.click("[data-testid=retry]")
+    wait_done(page)
+    expect(page.locator("[data-testid=answer]")).to_have_text("Eerst dit en dat.")
+
+
+def test_html_in_answers_and_sources_is_inert(browser, scripted_server, script_file):
+    set_script(script_file, deltas=["Let op ", XSS, " bij valgevaar [1]", "."], delay=0.02)
+    page = logged_in(browser, scripted_server)
+    ask(page, "valgevaar tillen ladders", "nl")
+    wait_done(page)
+    expect(page.locator("[data-testid=citations] li")).not_to_have_count(0)
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#conversation img, #conversation script").count() == 0
+    expect(page.locator("[data-testid=answer]")).to_contain_text("<script>window.pwned=1</script>")
+    expect(page.locator("[data-testid=citations]")).to_contain_text("<img")
+
+
+def test_fifty_questions_leave_no_event_source_open(browser, scripted_server, script_file):
+    set_script(script_file, deltas=["Kort ", "antwoord [1]."], delay=0)
+    page = logged_in(browser, scripted_server)
+    for n in range(50):
+        ask(page, f"Vraag {n} over tillen", "nl")
+        page.wait_for_function(f"() => window.evi360.closed === {n + 1}", timeout=20_000)
+    assert page.evaluate("[window.evi360.opened, window.evi360.open]") == [50, 0]
+    assert page.locator(".turn").count() == 50
+    assert page.locator("[data-testid=answer]").count() == 1

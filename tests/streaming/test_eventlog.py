@@ -1,0 +1,57 @@
+import asyncio
+
+from streaming.eventlog import EventLog, StreamRun, stream_response
+from streaming.sse import KEEP_ALIVE
+
+
+async def test_readers_get_every_event_from_where_they_start_until_close():
+    log = EventLog()
+    log.append(b"a")
+
+    async def read_all(start):
+        return [chunk async for chunk in log.read(start)]
+
+    first, late = asyncio.create_task(read_all(0)), asyncio.create_task(read_all(1))
+    await asyncio.sleep(0)
+    log.append(b"b")
+    log.append(b"c")
+    log.close()
+    assert b"".join(await first) == b"abc"
+    assert b"".join(await late) == b"bc"
+
+
+async def test_keep_alive_comment_after_silence():
+    log = EventLog()
+    reader = log.read(keep_alive=0.05)
+    assert await asyncio.wait_for(anext(reader), 1) == KEEP_ALIVE
+    log.append(b"x")
+    assert await anext(reader) == b"x"
+    await reader.aclose()
+
+
+async def test_the_last_reader_leaving_cancels_the_generation_after_the_grace():
+    async def generation():
+        await asyncio.sleep(10)
+
+    for grace in (0, 0.05):
+        run = StreamRun("s")
+        run.task = asyncio.create_task(generation())
+        body = stream_response(run, preamble=b"retry: 1\n\n", keep_alive=10, grace=grace)
+        assert await anext(body) == b"retry: 1\n\n"
+        await body.aclose()  # what Django does when the client disconnects
+        await asyncio.sleep(grace + 0.05)
+        assert run.task.cancelled()
+
+
+async def test_a_reader_returning_within_the_grace_keeps_the_generation():
+    run = StreamRun("s")
+    run.task = asyncio.create_task(asyncio.sleep(10))
+    first = stream_response(run, preamble=b"", keep_alive=10, grace=0.1)
+    await anext(first)
+    await first.aclose()
+    second = stream_response(run, preamble=b"", keep_alive=10, grace=0.1)
+    await anext(second)
+    await asyncio.sleep(0.2)
+    assert not run.task.done()
+    run.task.cancel()
+    await second.aclose()
