@@ -124,7 +124,7 @@ def main() -> None:
         )
         upstream.start()
         env.update(
-            EVI360_MODEL="anthropic:claude-sonnet-4-5",
+            EVI360_MODEL="anthropic:claude-sonnet-4-6",
             ANTHROPIC_API_KEY="sk-bench",
             ANTHROPIC_BASE_URL=upstream.base_url,
             EVI360_UPSTREAM_MAX_RETRIES="0",

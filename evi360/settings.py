@@ -211,12 +211,12 @@ SIMPLE_JWT = {
 
 # --- EVI 360 ----------------------------------------------------------------------------------
 # "offline" (the built-in extractive model, no key and no network) or a Pydantic AI model name
-# such as "anthropic:claude-sonnet-4-5".
+# such as "anthropic:claude-sonnet-4-6".
 EVI360_MODEL = env_str("EVI360_MODEL", "offline")
 if EVI360_MODEL != "offline" and ":" not in EVI360_MODEL:
     raise ImproperlyConfigured(
         f"EVI360_MODEL={EVI360_MODEL!r}: use 'offline' or a provider-prefixed name such as "
-        "'anthropic:claude-sonnet-4-5'"
+        "'anthropic:claude-sonnet-4-6'"
     )
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")

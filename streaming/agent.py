@@ -137,7 +137,7 @@ def get_agent() -> Agent[None, str]:
 
 
 def model_display_name(model: Model | None = None) -> str:
-    """The name we record and show: ``offline``, or e.g. ``anthropic:claude-sonnet-4-5``."""
+    """The name we record and show: ``offline``, or e.g. ``anthropic:claude-sonnet-4-6``."""
     model = model or get_model()
     return (
         model.model_name if model.model_name == OFFLINE_MODEL_NAME else f"{model.system}:{model.model_name}"

@@ -71,7 +71,7 @@ def test_database_url_is_parsed_and_bad_model_names_refused():
     result = start(DATABASE_URL="postgres://u:p@db.example:5432/evi")
     assert result.stdout.split() == ["True", "django.db.backends.postgresql"]
     assert "EVI360_MODEL='claude'" in start(EVI360_MODEL="claude").stderr
-    assert "needs ANTHROPIC_API_KEY" in start(EVI360_MODEL="anthropic:claude-sonnet-4-5").stderr
+    assert "needs ANTHROPIC_API_KEY" in start(EVI360_MODEL="anthropic:claude-sonnet-4-6").stderr
 
 
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
