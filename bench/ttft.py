@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -88,6 +88,11 @@ async def level(base: str, token: str, concurrency: int, rounds: int) -> list[fl
         return results
 
 
+def percentile(ordered: list[float], p: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -138,10 +143,10 @@ def main() -> None:
         for concurrency in args.concurrency:
             results = asyncio.run(level(base, token, concurrency, args.rounds))
             overhead = sorted((r - model_ttft) * 1000 for r in results)
-            q = statistics.quantiles(overhead, n=100) if len(overhead) > 1 else [overhead[0]] * 99
             print(
                 f"  {concurrency:>3} concurrent streams, {len(overhead)} requests: TTFT overhead "
-                f"p50 {q[49]:.1f} ms, p95 {q[94]:.1f} ms, max {overhead[-1]:.1f} ms"
+                f"p50 {percentile(overhead, 50):.1f} ms, p95 {percentile(overhead, 95):.1f} ms, "
+                f"max {overhead[-1]:.1f} ms"
             )
     finally:
         process.terminate()

@@ -160,6 +160,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
+# Threads (each with one connection) that do the database work of all open streams.
+EVI360_DB_THREADS = env_int("EVI360_DB_THREADS", 4, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (also holds the rate-limit counters) ----------------------------------------------

@@ -330,5 +330,8 @@ class AnthropicStandIn:
         finally:
             if not eof.done():
                 eof.cancel()
+                # Wait until it has really stopped reading: the next request is read right after.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await eof
         # The watcher may have read the first byte of the client's next request: hand it back.
         return eof.result() if eof.done() and not eof.cancelled() else b""

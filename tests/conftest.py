@@ -120,6 +120,21 @@ def scripted_model(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _close_db_pool():
+    # The streaming path's database threads keep connections; close them after each test so the
+    # test database can be flushed or dropped.
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from evi360.db import close_pool
+
+    close_pool()
+    # Async tests' own ORM calls (aget, acreate) run on asgiref's single sync thread.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     # Rate-limit counters live in the cache (Redis in CI's second run): start every test clean.
     from django.core.cache import cache
