@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evi360.settings")
 
 # Django's own async static-files handler serves /static/ (one stylesheet, one script) without a
 # sync middleware in the request path; a proxy in front may serve `collectstatic`'s copy instead.
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
 application = ASGIStaticFilesHandler(get_asgi_application())
 

@@ -40,7 +40,7 @@ async def test_text_deltas_arrive_in_order_spread_over_time(upstream):
     deltas = [(t, e.delta.text) for t, e in events if e.type == "content_block_delta"]
     assert [d for _, d in deltas] == ["a", "b", "c"]
     assert deltas[-1][0] - deltas[0][0] >= 0.3
-    assert [e.type for _, e in events][0] == "message_start"
+    assert events[0][1].type == "message_start"
     assert events[0][1].message.usage.input_tokens == 7
     assert next(e for _, e in events if e.type == "message_delta").usage.output_tokens == 3
     assert upstream.requests[0]["json"]["messages"] == [{"role": "user", "content": "hi"}]

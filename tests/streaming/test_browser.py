@@ -6,6 +6,7 @@ Screenshots of the page mid-stream and done are saved to var/test-artifacts/.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -150,7 +151,7 @@ def test_a_dutch_question_streams_in_with_citations_and_dutch_ui(browser, offlin
         if not streaming:
             break
         time.sleep(0.05)
-    grown = [b for a, b in zip(lengths, lengths[1:], strict=False) if b > a]
+    grown = [b for a, b in itertools.pairwise(lengths) if b > a]
     assert len(grown) >= 3, lengths  # the text grew over several observations before done
     assert panel_filled_while_streaming
     assert page.locator("html").get_attribute("lang") == "nl"
