@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,36 +26,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PASSWORD = "bench-pass-123456"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen, str]:
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    for command in (["migrate", "-v0"], ["load_knowledge_base", "-v0"], ["ensure_demo_user"]):
-        subprocess.run(manage + command, env=env, cwd=ROOT, check=True, capture_output=True)
-    port = free_port()
-    log = open(workdir / "daphne.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evi360.asgi:application"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(f"{base}/accounts/login/", timeout=1)
-            return process, base
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("daphne did not start")
+from tests.anthropic_standin import AnthropicStandIn, text_stream  # noqa: E402
+from tests.live_server import live_server  # noqa: E402
 
 
 async def one_stream(client: httpx.AsyncClient, base: str, token: str) -> float:
@@ -103,56 +74,40 @@ def main() -> None:
     parser.add_argument("--model-ttft", type=float, default=200.0, help="stand-in's first-delta delay, ms")
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="evi360-bench-"))
-    env = {
-        **{
-            k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "ANTHROPIC_"))
-        },
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+    settings = {
         "EVI360_RATE_LIMIT": "100000/m",
         "EVI360_MAX_CONCURRENT_STREAMS": "1000",
         "EVI360_OFFLINE_TOKEN_DELAY_MS": "0",
-        "EVI360_DEMO_USERNAME": "bench",
-        "EVI360_DEMO_PASSWORD": PASSWORD,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-" + "x" * 50,
         "LOG_LEVEL": "WARNING",
     }
     model_ttft = 0.0
-    upstream = None
-    if args.upstream == "standin":
-        from tests.anthropic_standin import AnthropicStandIn, text_stream
-
-        model_ttft = args.model_ttft / 1000
-        upstream = AnthropicStandIn(
-            default_script=lambda: text_stream(["Til ", "maximaal ", "23 kg [1]."], first_delay=model_ttft)
-        )
-        upstream.start()
-        env.update(
-            EVI360_MODEL="anthropic:claude-sonnet-4-6",
-            ANTHROPIC_API_KEY="sk-bench",
-            ANTHROPIC_BASE_URL=upstream.base_url,
-            EVI360_UPSTREAM_MAX_RETRIES="0",
-        )
-    process, base = start_server(env, workdir)
-    try:
-        token = httpx.post(
-            f"{base}/api/v1/auth/token/", json={"username": "bench", "password": PASSWORD}
-        ).json()["access"]
+    with contextlib.ExitStack() as stack:
+        if args.upstream == "standin":
+            model_ttft = args.model_ttft / 1000
+            upstream = stack.enter_context(
+                AnthropicStandIn(
+                    default_script=lambda: text_stream(
+                        ["Til ", "maximaal ", "23 kg [1]."], first_delay=model_ttft
+                    )
+                )
+            )
+            settings.update(
+                EVI360_MODEL="anthropic:claude-sonnet-4-6",
+                ANTHROPIC_API_KEY="sk-bench",
+                ANTHROPIC_BASE_URL=upstream.base_url,
+                EVI360_UPSTREAM_MAX_RETRIES="0",
+            )
+        server = stack.enter_context(live_server(Path(tempfile.mkdtemp(prefix="evi360-bench-")), **settings))
+        token = server.token()
         print(f"upstream: {args.upstream} (model's own time to first token: {model_ttft * 1000:.0f} ms)")
         for concurrency in args.concurrency:
-            results = asyncio.run(level(base, token, concurrency, args.rounds))
+            results = asyncio.run(level(server.base, token, concurrency, args.rounds))
             overhead = sorted((r - model_ttft) * 1000 for r in results)
             print(
                 f"  {concurrency:>3} concurrent streams, {len(overhead)} requests: TTFT overhead "
                 f"p50 {percentile(overhead, 50):.1f} ms, p95 {percentile(overhead, 95):.1f} ms, "
                 f"max {overhead[-1]:.1f} ms"
             )
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if upstream is not None:
-            upstream.stop()
 
 
 if __name__ == "__main__":

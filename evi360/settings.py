@@ -70,13 +70,6 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-def env_choice(name: str, default: str, choices: set[str]) -> str:
-    value = env_str(name, default)
-    if value not in choices:
-        raise ImproperlyConfigured(f"{name}={value!r} must be one of: {', '.join(sorted(choices))}")
-    return value
-
-
 def _development_secret_key(path: Path) -> str:
     """A per-checkout key, generated once, so sessions survive a restart of ``make run``."""
     if path.exists():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -35,9 +36,10 @@ def server(upstream, tmp_path_factory):
         yield {"base": live.base, "headers": {"Authorization": f"Bearer {live.token()}"}}
 
 
-def stream(server, query: str = "Hoe zwaar mag ik tillen?"):
-    """(arrival time, event type, data) for each event of one answer."""
-    received = []
+@contextmanager
+def open_stream(server, query: str):
+    """The SSE events of one answer, as httpx-sse reads them (without the leading `retry:` block,
+    which httpx-sse yields as an event of its own; browsers don't)."""
     with (
         httpx.Client(timeout=30) as client,
         connect_sse(
@@ -50,11 +52,13 @@ def stream(server, query: str = "Hoe zwaar mag ik tillen?"):
     ):
         assert source.response.status_code == 200
         assert source.response.headers["content-type"] == "text/event-stream; charset=utf-8"
-        for event in source.iter_sse():
-            if not event.data and event.retry is not None:
-                continue  # httpx-sse yields the leading `retry:` block as an event; browsers don't
-            received.append((time.monotonic(), event.event, json.loads(event.data), event.id))
-    return received
+        yield (event for event in source.iter_sse() if event.data)
+
+
+def stream(server, query: str = "Hoe zwaar mag ik tillen?"):
+    """(arrival time, event type, data, id) for each event of one answer."""
+    with open_stream(server, query) as events:
+        return [(time.monotonic(), e.event, json.loads(e.data), e.id) for e in events]
 
 
 def session(server, session_id: str, until: str | None = None) -> dict:
@@ -95,17 +99,7 @@ def test_tokens_arrive_one_by_one_as_the_model_sends_them(server, upstream):
 def test_client_disconnect_cancels_the_upstream_and_is_recorded(server, upstream):
     upstream.disconnected.clear()
     upstream.enqueue(text_stream(["woord "] * 100, delay=0.1))
-    with (
-        httpx.Client(timeout=30) as client,
-        connect_sse(
-            client,
-            "POST",
-            f"{server['base']}/api/v1/stream/query",
-            json={"query": "tillen"},
-            headers=dict(server["headers"]),  # connect_sse adds Accept to the dict it is given
-        ) as source,
-    ):
-        events = (e for e in source.iter_sse() if e.data)
+    with open_stream(server, "tillen") as events:
         session_id = json.loads(next(events).data)["session_id"]
         assert next(e for e in events if e.event == "token")
     assert upstream.wait_for_disconnect(5)
