@@ -17,6 +17,7 @@ import importlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
+import httpx2
 from django.conf import settings
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import (
@@ -226,4 +227,11 @@ async def answer(
             usage = run.usage
     except (ModelAPIError, AgentRunError) as exc:
         raise _upstream_error(exc) from exc
+    except httpx2.TransportError as exc:
+        # The anthropic SDK passes errors of a cut-off response body through unwrapped.
+        raise UpstreamError(
+            "upstream_unavailable",
+            "The connection to the language model was lost. Please try again in a moment.",
+            retryable=True,
+        ) from exc
     yield Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0)

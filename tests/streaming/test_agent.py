@@ -143,6 +143,18 @@ async def test_a_failing_model_raises_a_typed_upstream_error(corpus):
         await collect(answer("tillen", "nl", model=FunctionModel(stream_function=stream)))
 
 
+async def test_a_cut_off_upstream_connection_is_retryable(corpus):
+    import httpx2
+
+    async def stream(messages, info):
+        yield "half "
+        raise httpx2.RemoteProtocolError("peer closed connection without sending complete message body")
+
+    with pytest.raises(UpstreamError) as caught:
+        await collect(answer("tillen", "nl", model=FunctionModel(stream_function=stream)))
+    assert (caught.value.code, caught.value.retryable) == ("upstream_unavailable", True)
+
+
 def test_agent_and_model_are_built_once_per_process():
     assert get_agent() is get_agent()
     assert get_model() is get_model()
