@@ -51,6 +51,8 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/ttft.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

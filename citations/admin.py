@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Count
 
 from .models import Chunk, Source
 
@@ -14,11 +15,18 @@ class ChunkInline(admin.TabularInline):
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ["title", "language", "url", "loaded_at", "origin"]
+    list_display = ["title", "language", "times_cited", "url", "loaded_at", "origin"]
     list_filter = ["language"]
     search_fields = ["title", "origin", "url"]
     readonly_fields = ["origin", "content_hash", "loaded_at"]
     inlines = [ChunkInline]
+
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        return super().get_queryset(request).annotate(times_cited=Count("citations"))
+
+    @admin.display(description="times cited", ordering="times_cited")
+    def times_cited(self, obj: Source) -> int:
+        return obj.times_cited  # type: ignore[attr-defined]
 
 
 @admin.register(Chunk)

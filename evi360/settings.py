@@ -240,13 +240,28 @@ EVI360_EVENT_LOG_RETENTION = env_float("EVI360_EVENT_LOG_RETENTION", 60.0, minim
 EVI360_SSE_KEEPALIVE = env_float("EVI360_SSE_KEEPALIVE", 15.0, minimum=0.01)
 EVI360_SSE_RETRY_MS = env_int("EVI360_SSE_RETRY_MS", 3000, minimum=0)
 
+# --- Monitoring ---
+# A stream whose first token took longer than this is logged as a WARNING.
+EVI360_SLOW_TTFT_MS = env_float("EVI360_SLOW_TTFT_MS", 500.0, minimum=0)
+# /metrics: open to staff sessions, to "Authorization: Bearer <EVI360_METRICS_TOKEN>", and to
+# requests from EVI360_METRICS_ALLOWED_IPS (comma-separated, e.g. a scraper on an internal network).
+EVI360_METRICS_TOKEN = env_str("EVI360_METRICS_TOKEN")
+EVI360_METRICS_ALLOWED_IPS = env_list("EVI360_METRICS_ALLOWED_IPS", "")
+
 EVI360_DEMO_USERNAME = env_str("EVI360_DEMO_USERNAME", "demo")
 EVI360_DEMO_PASSWORD = env_str("EVI360_DEMO_PASSWORD")
 
+# LOG_FORMAT=json: one JSON object per line (for log shippers); plain text otherwise.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be 'plain' or 'json'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"()": "evi360.logging.PlainFormatter"},
+        "json": {"()": "evi360.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
 }

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from evi360.errors import api_not_found
-from streaming import api
+from streaming import api, monitoring
 from streaming import views as streaming_views
 
 handler404 = "evi360.errors.handler404"
@@ -13,6 +13,8 @@ urlpatterns = [
     path("", streaming_views.chat, name="chat"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
+    path("metrics", monitoring.metrics_view, name="metrics"),
+    path("healthz", monitoring.healthz, name="healthz"),
     path("api/v1/auth/token/", TokenObtainPairView.as_view(), name="token_obtain"),
     path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/v1/stream/query", api.stream_query, name="stream_query"),

@@ -20,7 +20,7 @@ from pydantic_ai.models import Model
 
 from evi360.db import run_db
 
-from . import agent, services
+from . import agent, metrics, services
 from .eventlog import RUNS, StreamRun, retire
 from .markers import MarkerGate, markers_in
 from .models import Status, StreamSession
@@ -85,6 +85,7 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
         length += len(text)
         token_events += 1
 
+    metrics.record_start()
     try:
         emit(SessionEvent(session_id, str(session.conversation_id), session.language, session.model_name))
         gate = MarkerGate()
@@ -149,10 +150,38 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
             # final. Shielded: a cancelled stream is recorded even if cancelled again meanwhile.
             await asyncio.shield(run_db(services.record_outcome, session.id, outcome))
         finally:
+            report(session, outcome)
             if status is not Status.CANCELLED:
                 emit(terminal)
             run.log.close()
             retire(run, settings.EVI360_EVENT_LOG_RETENTION)
+
+
+def report(session: StreamSession, outcome: services.Outcome) -> None:
+    """Metrics and one log line per stream end; a WARNING when it was slow."""
+    metrics.record_end(
+        outcome.status, outcome.error_code, outcome.ttft_ms, outcome.duration_ms, outcome.token_events
+    )
+    fields = {
+        "session_id": str(session.id),
+        "user_id": session.user_id,
+        "outcome": outcome.status.value,
+        "error_code": outcome.error_code or None,
+        "ttft_ms": outcome.ttft_ms,
+        "duration_ms": outcome.duration_ms,
+        "token_events": outcome.token_events,
+        "input_tokens": outcome.input_tokens,
+        "output_tokens": outcome.output_tokens,
+    }
+    slow = []
+    if outcome.ttft_ms is not None and outcome.ttft_ms > settings.EVI360_SLOW_TTFT_MS:
+        slow.append(f"time to first token {outcome.ttft_ms} ms > {settings.EVI360_SLOW_TTFT_MS:g} ms")
+    if outcome.status is Status.TIMEOUT or outcome.duration_ms > settings.EVI360_STREAM_TIMEOUT * 1000:
+        slow.append(f"ran {outcome.duration_ms} ms, past the {settings.EVI360_STREAM_TIMEOUT:g} s timeout")
+    if slow:
+        logger.warning("slow stream: %s", "; ".join(slow), extra={"stream": fields})
+    else:
+        logger.info("stream ended", extra={"stream": fields})
 
 
 def start(request: StreamRequest) -> StreamRun:

@@ -176,6 +176,12 @@ def claude(anthropic_upstream, settings):
 async def test_anthropic_deltas_arrive_one_by_one_as_sent(corpus, anthropic_upstream, claude):
     from tests.anthropic_standin import text_stream
 
+    # The first request of a process pays for lazy imports in the SDK's stream parsing; measure
+    # the second, as a running server would see it.
+    anthropic_upstream.enqueue(text_stream(["warm"]))
+    await collect(answer("tillen", "nl", model=claude))
+    anthropic_upstream.sent_at.clear()
+
     sent = ["Til ", "maximaal ", "23 kg ", "[1]", "."]
     anthropic_upstream.enqueue(text_stream(sent, delay=0.15, input_tokens=321, output_tokens=7))
     received = []
@@ -188,6 +194,9 @@ async def test_anthropic_deltas_arrive_one_by_one_as_sent(corpus, anthropic_upst
     # Spread over time as the stand-in sent them, not delivered in one burst at the end.
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(received)]
     assert min(gaps) > 0.05
+    # Each delta came out before the stand-in sent the next one.
+    sent_times = [t for t, _ in anthropic_upstream.sent_at]
+    assert all(got < next_sent for (got, _), next_sent in zip(received, sent_times[1:], strict=False))
     request = anthropic_upstream.requests[-1]
     assert request["json"]["stream"] is True
     assert request["json"]["model"] == "claude-sonnet-4-6"

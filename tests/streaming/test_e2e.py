@@ -73,6 +73,8 @@ def session(server, session_id: str, until: str | None = None) -> dict:
 
 
 def test_tokens_arrive_one_by_one_as_the_model_sends_them(server, upstream):
+    upstream.enqueue(text_stream(["warm"]))  # the server's first request pays for lazy imports
+    stream(server)
     deltas = ["Til ", "maximaal ", "23 kg [", "1]", ". Één € ✓\n", "klaar."]
     upstream.enqueue(text_stream(deltas, delay=0.25, input_tokens=400, output_tokens=12))
     events = stream(server)

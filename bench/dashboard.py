@@ -1,0 +1,115 @@
+"""Dashboard queries over 100,000 stream sessions.
+
+    .venv/bin/python bench/dashboard.py                  # SQLite (a fresh file under var/)
+    .venv/bin/python bench/dashboard.py --postgres URL   # PostgreSQL (its tables are replaced)
+
+Generates sessions spread over 30 days with a realistic mix of outcomes, then times the
+dashboard's queries (summary + timeline) for each window. Target: the 7-day view under 300 ms on
+PostgreSQL. A benchmark reports figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.retrieval import setup  # noqa: E402
+
+
+def build(count: int, seed: int = 11) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+    from django.utils import timezone
+
+    from streaming.models import StreamSession
+
+    StreamSession.objects.all().delete()
+    users = [get_user_model().objects.get_or_create(username=f"bench{i}")[0] for i in range(50)]
+    rng = random.Random(seed)
+    now = timezone.now()
+    outcomes = ["completed"] * 90 + ["error"] * 4 + ["cancelled"] * 4 + ["timeout"] + ["interrupted"]
+    codes = {
+        "error": ["upstream_unavailable", "upstream_error", "internal"],
+        "timeout": ["timeout"],
+        "cancelled": ["cancelled"],
+        "interrupted": ["interrupted"],
+        "completed": [""],
+    }
+    batch = []
+    with transaction.atomic():
+        for _ in range(count):
+            status = rng.choice(outcomes)
+            created = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
+            ttft = None if status == "interrupted" else int(rng.lognormvariate(5.5, 0.5))
+            duration = 60_000 if status == "timeout" else int(rng.lognormvariate(8.5, 0.6))
+            batch.append(
+                StreamSession(
+                    user=rng.choice(users),
+                    query="q",
+                    language=rng.choice(["nl", "nl", "nl", "nl", "en"]),
+                    model_name="anthropic:claude-sonnet-4-6",
+                    client_kind="web",
+                    status=status,
+                    error_code=rng.choice(codes[status]),
+                    created_at=created,
+                    ttft_ms=ttft,
+                    duration_ms=duration,
+                )
+            )
+            if len(batch) == 5000:
+                StreamSession.objects.bulk_create(batch)
+                batch = []
+        StreamSession.objects.bulk_create(batch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--postgres", metavar="URL")
+    parser.add_argument("--sessions", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    if args.postgres:
+        url = args.postgres
+    else:
+        path = ROOT / "var" / "bench-dashboard.sqlite3"
+        path.parent.mkdir(exist_ok=True)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    setup(url)
+    from django.db import connection
+    from django.utils import timezone
+
+    from streaming import selectors
+
+    started = time.perf_counter()
+    build(args.sessions)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE streaming_streamsession")
+    print(
+        f"dashboard on {connection.vendor}: {args.sessions} sessions over 30 days (built in {time.perf_counter() - started:.1f} s)"
+    )
+    for window, delta in selectors.WINDOWS.items():
+        timings = []
+        for _ in range(args.rounds):
+            until = timezone.now()
+            t = time.perf_counter()
+            selectors.summary(until - delta, until)
+            selectors.timeline(until - delta, until)
+            timings.append((time.perf_counter() - t) * 1000)
+        print(f"  {window:>3}: median {statistics.median(timings):.0f} ms, max {max(timings):.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

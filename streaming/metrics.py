@@ -1,0 +1,55 @@
+"""Prometheus metrics of the streaming path, served at /metrics.
+
+With several worker processes, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory shared by
+them (prometheus-client's multiprocess mode): every process writes its samples there and
+/metrics adds them up. Without it, the metrics are those of the one process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import REGISTRY as DEFAULT_REGISTRY
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_MS_BUCKETS = (25, 50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10000)
+_DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 45, 60, 90, 120)
+
+TTFT = Histogram("evi360_stream_ttft_milliseconds", "Time from request to first token", buckets=_MS_BUCKETS)
+DURATION = Histogram("evi360_stream_duration_seconds", "Duration of a stream", buckets=_DURATION_BUCKETS)
+OUTCOMES = Counter("evi360_streams_total", "Streams by outcome", ["status"])
+ERRORS = Counter("evi360_stream_errors_total", "Streams that ended in an error, by code", ["code"])
+TOKENS = Counter("evi360_stream_tokens_total", "Token events streamed")
+ACTIVE = Gauge("evi360_streams_active", "Streams running now", multiprocess_mode="livesum")
+
+
+def record_start() -> None:
+    ACTIVE.inc()
+
+
+def record_end(
+    status: str, error_code: str, ttft_ms: int | None, duration_ms: int, token_events: int
+) -> None:
+    ACTIVE.dec()
+    OUTCOMES.labels(status=status).inc()
+    if error_code and status != "cancelled":
+        ERRORS.labels(code=error_code).inc()
+    if ttft_ms is not None:
+        TTFT.observe(ttft_ms)
+    DURATION.observe(duration_ms / 1000)
+    TOKENS.inc(token_events)
+
+
+def exposition() -> bytes:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest(DEFAULT_REGISTRY)
