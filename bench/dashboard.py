@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.retrieval import setup  # noqa: E402
+from bench.retrieval import database_url, setup  # noqa: E402
 
 
 def build(count: int, seed: int = 11) -> None:
@@ -78,15 +78,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if args.postgres:
-        url = args.postgres
-    else:
-        path = ROOT / "var" / "bench-dashboard.sqlite3"
-        path.parent.mkdir(exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    setup(url)
+    setup(database_url(args.postgres, "dashboard"))
     from django.db import connection
     from django.utils import timezone
 

@@ -27,6 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+def database_url(postgres: str | None, name: str) -> str:
+    """The PostgreSQL URL given, or a fresh SQLite file var/bench-<name>.sqlite3."""
+    if postgres:
+        return postgres
+    path = ROOT / "var" / f"bench-{name}.sqlite3"
+    path.parent.mkdir(exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
 def setup(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evi360.settings")
@@ -122,15 +133,7 @@ def main() -> None:
         "--dense", action="store_true", help="worst case: every chunk made of sample sentences"
     )
     args = parser.parse_args()
-    if args.postgres:
-        url = args.postgres
-    else:
-        path = ROOT / "var" / "bench-retrieval.sqlite3"
-        path.parent.mkdir(exist_ok=True)
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-    setup(url)
+    setup(database_url(args.postgres, "retrieval"))
     from django.db import connection
 
     from citations.models import Chunk

@@ -106,7 +106,7 @@ INSTALLED_APPS = [
     "streaming",
 ]
 
-# No GZipMiddleware: compression buffers Server-Sent Events.
+# No gzip middleware here: compression buffers Server-Sent Events.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

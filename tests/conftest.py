@@ -152,6 +152,45 @@ def access_token():
     return lambda user: str(AccessToken.for_user(user))
 
 
+def log_session(user, minutes_ago: float = 0, **fields):
+    """A row of the stream log, created directly (defaults: a completed Dutch API stream)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from streaming.models import StreamSession
+
+    defaults = dict(
+        query="Hoe zwaar mag ik tillen?",
+        language="nl",
+        model_name="offline",
+        client_kind="api",
+        status="completed",
+        created_at=timezone.now() - timedelta(minutes=minutes_ago),
+    )
+    return StreamSession.objects.create(user=user, **{**defaults, **fields})
+
+
+async def new_session(user, query: str = "Hoe zwaar mag ik tillen?", language: str = "nl"):
+    """A session opened the way the API opens one (row written, status streaming)."""
+    from datetime import timedelta
+
+    from asgiref.sync import sync_to_async
+
+    from streaming import services
+
+    return await sync_to_async(services.open_session)(
+        user_id=user.pk,
+        query=query,
+        language=language,
+        model_name="scripted",
+        client_kind="api",
+        conversation_id=None,
+        max_concurrent=10,
+        stale_after=timedelta(minutes=2),
+    )
+
+
 def parse_sse(raw: bytes) -> list[tuple[int, str, dict]]:
     """(id, event, data) of each event in an SSE body; comments and retry lines are skipped."""
     import json

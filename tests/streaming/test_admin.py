@@ -1,13 +1,11 @@
 """The stream log in the admin: read-only, staff only, delete for superusers; the dashboard."""
 
-from datetime import timedelta
-
 import pytest
 from django.contrib.auth.models import Permission
-from django.utils import timezone
 
 from citations.models import Source
 from streaming.models import StreamCitation, StreamSession
+from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db
 LIST = "/admin/streaming/streamsession/"
@@ -16,18 +14,7 @@ DASHBOARD = "/admin/streaming/streamsession/dashboard/"
 
 @pytest.fixture
 def session(user, small_kb):
-    s = StreamSession.objects.create(
-        user=user,
-        query="Hoe zwaar mag ik tillen?",
-        language="nl",
-        model_name="offline",
-        client_kind="web",
-        status="completed",
-        created_at=timezone.now() - timedelta(minutes=5),
-        ttft_ms=120,
-        duration_ms=900,
-        answer="Maximaal 23 kg [1].",
-    )
+    s = log_session(user, 5, client_kind="web", ttft_ms=120, duration_ms=900, answer="Maximaal 23 kg [1].")
     source = Source.objects.get(title="Tillen")
     StreamCitation.objects.create(
         session=s, marker=1, source=source, title=source.title, url=source.url, offset=15

@@ -7,10 +7,9 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
-from django.utils import timezone
 
 from streaming.models import ClientKind, Status, StreamSession
-from tests.conftest import parse_sse
+from tests.conftest import log_session, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CREATE = "/api/v1/stream/sessions/"
@@ -76,9 +75,7 @@ async def test_last_event_id_resumes_after_that_event(small_kb, web, scripted_mo
 
 async def test_another_users_or_unknown_session_is_404(small_kb, web, django_user_model, scripted_model):
     other = await django_user_model.objects.acreate_user("other", password="a-long-pass-123")
-    theirs = await StreamSession.objects.acreate(
-        user=other, query="q", language="nl", model_name="m", client_kind="web", created_at=timezone.now()
-    )
+    theirs = await sync_to_async(log_session)(other, status="streaming")
     for url in (
         f"{CREATE}{theirs.id}/events",
         "/api/v1/stream/sessions/8d1f3f0e-64a4-4a4e-9d5e-1f5c3a1b2c3d/events",
@@ -88,23 +85,13 @@ async def test_another_users_or_unknown_session_is_404(small_kb, web, django_use
 
 
 async def test_a_session_that_is_not_running_is_410(web, user):
-    session = await StreamSession.objects.acreate(
-        user=user,
-        query="q",
-        language="nl",
-        model_name="m",
-        client_kind="web",
-        status="completed",
-        created_at=timezone.now(),
-    )
+    session = await sync_to_async(log_session)(user, status="completed")
     response = await web.get(f"{CREATE}{session.id}/events")
     assert response.status_code == 410 and response.json()["error"]["code"] == "stream_ended"
 
 
 async def test_events_need_authentication_and_get(async_client, web, user):
-    session = await StreamSession.objects.acreate(
-        user=user, query="q", language="nl", model_name="m", client_kind="web", created_at=timezone.now()
-    )
+    session = await sync_to_async(log_session)(user, status="streaming")
     assert (await async_client.get(f"{CREATE}{session.id}/events")).status_code == 401
     response = await web.post(f"{CREATE}{session.id}/events", headers={"X-CSRFToken": web.csrf})
     assert response.status_code == 405

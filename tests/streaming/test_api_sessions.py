@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from citations.models import Source
-from streaming.models import StreamCitation, StreamSession
+from streaming.models import StreamCitation
+from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIST = "/api/v1/stream/sessions/"
 
 
-def make_session(user, minutes_ago=0, **fields):
-    defaults = dict(
-        query="Hoe zwaar mag ik tillen?",
-        language="nl",
-        model_name="offline",
-        client_kind="api",
-        status="completed",
-        created_at=timezone.now() - timedelta(minutes=minutes_ago),
-    )
-    return StreamSession.objects.create(user=user, **{**defaults, **fields})
+make_session = log_session
 
 
 @pytest.fixture

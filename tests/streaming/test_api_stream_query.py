@@ -7,11 +7,10 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from streaming.models import ClientKind, Status, StreamSession
-from tests.conftest import parse_sse
+from tests.conftest import log_session, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/v1/stream/query"
@@ -189,11 +188,8 @@ async def test_too_many_concurrent_streams_is_503(
     small_kb, user, access_token, async_client, scripted_model, settings
 ):
     settings.EVI360_MAX_CONCURRENT_STREAMS = 2
-    now = timezone.now()
     for _ in range(2):
-        await StreamSession.objects.acreate(
-            user=user, query="q", language="nl", model_name="m", client_kind="api", created_at=now
-        )
+        await sync_to_async(log_session)(user, status="streaming")
     response = await post(async_client, {"query": "tillen"}, token=access_token(user))
     assert_error(response, 503, "too_many_streams")
     assert response["Retry-After"]
@@ -203,14 +199,7 @@ async def test_streams_left_by_a_dead_process_do_not_count(
     small_kb, user, access_token, async_client, scripted_model, settings
 ):
     settings.EVI360_MAX_CONCURRENT_STREAMS = 1
-    await StreamSession.objects.acreate(
-        user=user,
-        query="q",
-        language="nl",
-        model_name="m",
-        client_kind="api",
-        created_at=timezone.now() - timedelta(hours=1),
-    )
+    await sync_to_async(log_session)(user, minutes_ago=60, status="streaming")
     response = await post(async_client, {"query": "tillen"}, token=access_token(user))
     assert response.status_code == 200
     await read(response)

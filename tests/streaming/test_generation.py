@@ -4,33 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from pydantic_ai.exceptions import ModelHTTPError
 
 from citations.retrieval import retrieve
-from streaming import generation, services
+from streaming import generation
 from streaming.eventlog import RUNS
 from streaming.models import Status, StreamCitation, StreamSession
-from tests.conftest import parse_sse
+from tests.conftest import new_session, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@sync_to_async
-def new_session(user, query="Hoe zwaar mag ik tillen?", language="nl"):
-    return services.open_session(
-        user_id=user.pk,
-        query=query,
-        language=language,
-        model_name="scripted",
-        client_kind="api",
-        conversation_id=None,
-        max_concurrent=3,
-        stale_after=timedelta(minutes=2),
-    )
 
 
 async def run_to_end(session) -> list[tuple[int, str, dict]]:

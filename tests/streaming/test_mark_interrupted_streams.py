@@ -1,25 +1,16 @@
-from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
-from streaming.models import Status, StreamSession
+from streaming.models import Status
+from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db
 
 
 def make(user, minutes_ago, status=Status.STREAMING):
-    return StreamSession.objects.create(
-        user=user,
-        query="q",
-        language="nl",
-        model_name="offline",
-        client_kind="api",
-        status=status,
-        created_at=timezone.now() - timedelta(minutes=minutes_ago),
-    )
+    return log_session(user, minutes_ago, status=status)
 
 
 def test_only_old_streaming_sessions_become_interrupted(user, settings):

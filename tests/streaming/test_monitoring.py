@@ -5,12 +5,12 @@ import logging
 from io import StringIO
 
 import pytest
-from asgiref.sync import sync_to_async
 from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
-from streaming import generation, services
+from streaming import generation
 from streaming.models import StreamSession
+from tests.conftest import log_session, new_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,18 +20,8 @@ def sample(name: str, **labels) -> float:
 
 
 async def run_stream(user) -> StreamSession:
-    from datetime import timedelta
 
-    session = await sync_to_async(services.open_session)(
-        user_id=user.pk,
-        query="tillen",
-        language="nl",
-        model_name="scripted",
-        client_kind="api",
-        conversation_id=None,
-        max_concurrent=10,
-        stale_after=timedelta(minutes=2),
-    )
+    session = await new_session(user, query="tillen")
     run = generation.start(generation.StreamRequest(session=session))
     try:
         await run.task
@@ -64,20 +54,10 @@ async def test_metrics_move_when_streams_complete_fail_and_are_cancelled(small_k
 
 async def test_a_cancelled_stream_counts_as_cancelled(small_kb, user, scripted_model):
     import asyncio
-    from datetime import timedelta
 
     before = sample("evi360_streams_total", status="cancelled")
     scripted_model(["een ", "nooit"], before=asyncio.Event().wait)
-    session = await sync_to_async(services.open_session)(
-        user_id=user.pk,
-        query="tillen",
-        language="nl",
-        model_name="scripted",
-        client_kind="api",
-        conversation_id=None,
-        max_concurrent=10,
-        stale_after=timedelta(minutes=2),
-    )
+    session = await new_session(user, query="tillen")
     run = generation.start(generation.StreamRequest(session=session))
     async for chunk in run.log.read():
         if b"event: token" in chunk:
@@ -149,19 +129,7 @@ def test_healthz_is_503_when_the_cache_is_down(client, settings):
 
 
 def test_stream_report_text_and_json(user):
-    from django.utils import timezone
-
-    StreamSession.objects.create(
-        user=user,
-        query="q",
-        language="nl",
-        model_name="m",
-        client_kind="api",
-        status="completed",
-        created_at=timezone.now(),
-        ttft_ms=80,
-        duration_ms=500,
-    )
+    log_session(user, ttft_ms=80, duration_ms=500)
     out = StringIO()
     call_command("stream_report", "--since", "24h", "--json", stdout=out)
     data = json.loads(out.getvalue())

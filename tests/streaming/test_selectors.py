@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from streaming import selectors
-from streaming.models import StreamSession
+from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db
 NOW = timezone.now()
@@ -19,18 +19,7 @@ def log(user, settings):
     settings.EVI360_INTERRUPTED_MARGIN = 60
 
     def add(minutes_ago, status, ttft=None, duration=None, code=""):
-        StreamSession.objects.create(
-            user=user,
-            query="q",
-            language="nl",
-            model_name="offline",
-            client_kind="api",
-            status=status,
-            created_at=NOW - timedelta(minutes=minutes_ago),
-            ttft_ms=ttft,
-            duration_ms=duration,
-            error_code=code,
-        )
+        log_session(user, minutes_ago, status=status, ttft_ms=ttft, duration_ms=duration, error_code=code)
 
     # Completed: TTFT 100..1000 ms (10 values), durations 1..10 s.
     for i in range(10):
