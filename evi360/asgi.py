@@ -16,3 +16,30 @@ application = ASGIStaticFilesHandler(get_asgi_application())
 from citations.language import warm_up  # noqa: E402
 
 warm_up()
+
+
+def _mark_interrupted_streams() -> None:
+    """Sessions a dead process left "streaming" become "interrupted" at every start-up (only those
+    older than the timeout plus a margin, so another worker's live streams are never touched)."""
+    import logging
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.db import DatabaseError, connections
+
+    from streaming.services import mark_interrupted
+
+    try:
+        count = mark_interrupted(
+            timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN)
+        )
+    except DatabaseError as exc:  # not migrated yet, or the database is down: say so, start anyway
+        logging.getLogger(__name__).warning("could not mark interrupted streams: %s", exc)
+    else:
+        if count:
+            logging.getLogger(__name__).warning("%d interrupted stream session(s) marked", count)
+    finally:
+        connections.close_all()
+
+
+_mark_interrupted_streams()
