@@ -38,6 +38,10 @@ STOPWORDS: dict[str, frozenset[str]] = {
     ),
 }
 
+# Part of every source's content hash: changing how text is analysed re-indexes unchanged files
+# on the next load_knowledge_base.
+ANALYSIS_VERSION = "2"
+
 _local = threading.local()
 
 
@@ -63,11 +67,18 @@ def stems(text: str, language: str, *, keep_stopwords: bool = False) -> list[str
 
     Dutch verbs add ``-t`` in the second and third person (``tilt``, ``werkt``), which Snowball
     keeps; we add the form without it as a second term so ``tillen`` also finds ``tilt``.
+    Words of up to three letters are kept unstemmed.
     """
     stop = frozenset() if keep_stopwords else STOPWORDS.get(language, frozenset())
     tokens = [w for w in words(text) if w not in stop]
     result: list[str] = []
-    for stem in _stemmer(language).stemWords(tokens):
+    stemmed = _stemmer(language).stemWords(tokens)
+    for token, stem in zip(tokens, stemmed, strict=True):
+        # Words of up to three letters are mostly acronyms (AED, PBM, BHV): the stemmer would
+        # mangle them ("aed" -> "a"), so they are kept as they are.
+        if len(token) <= 3:
+            result.append(token)
+            continue
         result.append(stem)
         if language == "nl" and len(stem) >= 4 and stem.endswith("t") and not stem.endswith("tt"):
             result.append(stem[:-1])

@@ -17,6 +17,7 @@ import yaml
 from django.conf import settings
 
 from . import chunker
+from .analysis import ANALYSIS_VERSION
 from .language import SUPPORTED, detect_language
 
 SUFFIXES = (".md", ".txt")
@@ -101,6 +102,6 @@ def read_document(path: Path) -> Document:
         title=title[:300],
         url=url,
         language=language,
-        content_hash=hashlib.sha256(raw).hexdigest(),
+        content_hash=hashlib.sha256(raw + f"\nanalysis:{ANALYSIS_VERSION}".encode()).hexdigest(),
         chunks=chunks,
     )
