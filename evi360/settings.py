@@ -191,6 +191,7 @@ if not DEBUG:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "streaming.auth.ApiKeyAuthentication",
         "rest_framework_simplejwt.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -237,6 +238,8 @@ EVI360_RESUME_GRACE = env_float("EVI360_RESUME_GRACE", 0.0, minimum=0)
 EVI360_FIRST_READER_TIMEOUT = env_float("EVI360_FIRST_READER_TIMEOUT", 10.0, minimum=0.1)
 # How long a finished stream's events stay readable (a late or reconnecting EventSource).
 EVI360_EVENT_LOG_RETENTION = env_float("EVI360_EVENT_LOG_RETENTION", 60.0, minimum=0)
+# How many earlier (question, answer) turns the model sees, newest first.
+EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
 EVI360_SSE_KEEPALIVE = env_float("EVI360_SSE_KEEPALIVE", 15.0, minimum=0.01)
 EVI360_SSE_RETRY_MS = env_int("EVI360_SSE_RETRY_MS", 3000, minimum=0)
 

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from evi360.errors import api_not_found
-from streaming import api, monitoring
+from streaming import api, monitoring, openai_api
 from streaming import views as streaming_views
 
 handler404 = "evi360.errors.handler404"
@@ -11,6 +11,9 @@ handler500 = "evi360.errors.handler500"
 
 urlpatterns = [
     path("", streaming_views.chat, name="chat"),
+    path("settings/keys/", streaming_views.api_keys, name="api_keys"),
+    path("v1/models", openai_api.models, name="openai_models"),
+    path("v1/chat/completions", openai_api.chat_completions, name="openai_chat_completions"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("metrics", monitoring.metrics_view, name="metrics"),

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from . import charts, selectors
-from .models import StreamCitation, StreamSession
+from .models import ApiKey, StreamCitation, StreamSession
 
 
 def _percent(rate: float | None) -> str:
@@ -133,3 +133,20 @@ class StreamSessionAdmin(admin.ModelAdmin):
             "changelist_url": f"{changelist}?{urlencode(window_filter)}",
         }
         return TemplateResponse(request, "admin/streaming/dashboard.html", context)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "hint", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "hint"]
+    readonly_fields = ["user", "name", "hint", "key_hash", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # keys are created by their owners, who see them once
+
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{count} key(s) revoked.")

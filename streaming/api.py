@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -18,19 +17,18 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django_ratelimit.core import get_usage
 from rest_framework import generics, serializers
 from rest_framework.pagination import PageNumberPagination
 
-from citations.language import SUPPORTED, resolve_language
+from citations.language import SUPPORTED
 from evi360.db import run_db
 from evi360.errors import error_response
 
-from . import agent, generation, services
 from .auth import Caller, authenticate, csrf_problem
 from .eventlog import RUNS, StreamRun, stream_response
 from .models import ClientKind, StreamSession
 from .sse import encode_retry
+from .starting import StreamRefused, begin_stream
 
 MAX_QUERY_CHARS = 4000
 LANGUAGES = {"auto", *SUPPORTED}
@@ -71,14 +69,6 @@ def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None
         if conversation_id is None:
             raise BadRequest("invalid_conversation_id", "'conversation_id' must be a UUID.")
     return query, None if language == "auto" else language, conversation_id
-
-
-def _rate_limit(request: HttpRequest) -> dict[str, Any] | None:
-    # django-ratelimit's decorator is sync-only; its core is called here, counting per user in
-    # the shared cache (Redis when REDIS_URL is set).
-    return get_usage(
-        request, group="stream-query", key="user", rate=settings.EVI360_RATE_LIMIT, increment=True
-    )
 
 
 def sse_response(run: StreamRun, start: int = 0) -> StreamingHttpResponse:
@@ -128,41 +118,18 @@ async def _start_stream(request: HttpRequest) -> StreamRun | HttpResponse:
     except BadRequest as exc:
         return error_response(400, exc.code, exc.message)
 
-    request.user = caller.user
-    usage = await run_db(_rate_limit, request)
-    if usage and usage["should_limit"]:
-        retry_after = max(1, usage["time_left"])
-        return error_response(
-            429,
-            "rate_limited",
-            f"Too many questions; try again in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-    language = resolve_language(query, requested_language)
     try:
-        session = await run_db(
-            services.open_session,
-            user_id=caller.user.pk,
+        return await begin_stream(
+            request,
+            caller.user,
             query=query,
-            language=language,
-            model_name=agent.model_display_name(),
-            client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
+            requested_language=requested_language,
             conversation_id=conversation_id,
-            max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
-            stale_after=timedelta(
-                seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN
-            ),
+            client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
+            received_at=received_at,
         )
-    except services.TooManyStreams:
-        return error_response(
-            503,
-            "too_many_streams",
-            f"You already have {settings.EVI360_MAX_CONCURRENT_STREAMS} answers streaming; "
-            "wait for one to finish.",
-            headers={"Retry-After": "5"},
-        )
-    return generation.start(generation.StreamRequest(session=session, received_at=received_at))
+    except StreamRefused as refused:
+        return error_response(refused.status, refused.code, refused.message, headers=refused.headers)
 
 
 @csrf_exempt  # CSRF applies to session callers only; it is checked in _start_stream, as DRF does.

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from .models import ApiKey
+
+# last_used_at is written at most once a minute per key, not on every request.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -21,16 +29,33 @@ class Caller:
     problem: str | None = None
 
 
+def user_for_api_key(raw: str) -> AbstractBaseUser | None:
+    """The owner of a usable personal API key (sync), noting when it was last used."""
+    key = ApiKey.objects.usable().select_related("user").filter(key_hash=ApiKey.digest(raw)).first()
+    if key is None:
+        return None
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key.user
+
+
 def authenticate(request: HttpRequest) -> Caller:
     """Sync (it reads the database): call it through ``run_db``."""
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             return Caller(None, problem="The Authorization header must be 'Bearer <access token>'.")
+        if token.startswith(ApiKey.PREFIX):
+            user = user_for_api_key(token)
+            return (
+                Caller(user) if user else Caller(None, problem="The API key is invalid or has been revoked.")
+            )
         jwt = JWTAuthentication()
         try:
-            user = jwt.get_user(jwt.get_validated_token(token.strip().encode()))
+            user = jwt.get_user(jwt.get_validated_token(token.encode()))
         except (InvalidToken, TokenError):
             return Caller(None, problem="The access token is invalid or has expired.")
         except AuthenticationFailed as exc:  # unknown or inactive user
@@ -52,3 +77,20 @@ def csrf_problem(request: HttpRequest) -> str | None:
     check = _CSRFCheck(lambda r: None)  # type: ignore[arg-type, return-value]
     check.process_request(request)
     return check.process_view(request, lambda r: None, (), {})  # type: ignore[return-value]
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Personal API keys for the REST API too (DRF), next to JWT and sessions."""
+
+    def authenticate(self, request):  # type: ignore[no-untyped-def]
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip().startswith(ApiKey.PREFIX):
+            return None  # not ours: JWT or session authentication may take it
+        user = user_for_api_key(token.strip())
+        if user is None:
+            raise AuthenticationFailed("The API key is invalid or has been revoked.")
+        return (user, None)
+
+    def authenticate_header(self, request):  # type: ignore[no-untyped-def]
+        return 'Bearer realm="api"'

@@ -13,21 +13,24 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .sse import KEEP_ALIVE
+from .sse import KEEP_ALIVE, Event
 
 
 class EventLog:
-    """Append-only list of encoded events with a wake-up for waiting readers."""
+    """Append-only list of events, encoded for SSE (``events``) and typed (``typed``, for
+    endpoints that speak another wire format), with a wake-up for waiting readers."""
 
-    __slots__ = ("_appended", "closed", "events")
+    __slots__ = ("_appended", "closed", "events", "typed")
 
     def __init__(self) -> None:
         self.events: list[bytes] = []
+        self.typed: list[Event] = []
         self.closed = False
         self._appended = asyncio.Event()
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes, event: Event) -> None:
         self.events.append(data)
+        self.typed.append(event)
         self._wake()
 
     def close(self) -> None:
@@ -37,6 +40,24 @@ class EventLog:
     def _wake(self) -> None:
         self._appended.set()
         self._appended = asyncio.Event()
+
+    async def follow(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[Event | None]:
+        """The typed events from index ``start`` on, as they are appended, until the log is
+        closed; ``None`` after ``keep_alive`` seconds without one."""
+        position = start
+        while True:
+            if position < len(self.typed):
+                end = len(self.typed)
+                for event in self.typed[position:end]:
+                    yield event
+                position = end
+            elif self.closed:
+                return
+            else:
+                try:
+                    await asyncio.wait_for(self._appended.wait(), keep_alive)
+                except TimeoutError:
+                    yield None
 
     async def read(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[bytes]:
         """Events from index ``start`` on, as they are appended, until the log is closed.

@@ -56,7 +56,7 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
 
     def emit(event: Event) -> None:
         nonlocal seq
-        run.log.append(encode(seq, event))
+        run.log.append(encode(seq, event), event)
         seq += 1
 
     started = request.received_at or time.monotonic()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 
 from django.conf import settings
@@ -21,6 +23,7 @@ class Status(models.TextChoices):
 class ClientKind(models.TextChoices):
     WEB = "web", "web"
     API = "api", "api"
+    OPENAI = "openai", "openai"
 
 
 class StreamSession(models.Model):
@@ -32,7 +35,7 @@ class StreamSession(models.Model):
     query = models.TextField()
     language = models.CharField(max_length=2)
     model_name = models.CharField(max_length=100)
-    client_kind = models.CharField(max_length=3, choices=ClientKind.choices)
+    client_kind = models.CharField(max_length=6, choices=ClientKind.choices)
     status = models.CharField(max_length=11, choices=Status.choices, default=Status.STREAMING)
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
@@ -77,3 +80,43 @@ class StreamCitation(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.marker}] {self.title}"
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def usable(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True, user__is_active=True)
+
+
+class ApiKey(models.Model):
+    """A personal API key (for OpenAI-compatible clients such as OpenWebUI, which need a static
+    key). The key itself is shown once; only its SHA-256 is stored."""
+
+    PREFIX = "evi_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    # The first characters of the key, so its owner can tell keys apart.
+    hint = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @staticmethod
+    def digest(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: object, name: str) -> tuple[ApiKey, str]:
+        raw = cls.PREFIX + secrets.token_urlsafe(32)
+        key = cls.objects.create(user=user, name=name, hint=raw[:12], key_hash=cls.digest(raw))
+        return key, raw

@@ -1,11 +1,13 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.utils import translation
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from citations.language import SUPPORTED
+
+from .models import ApiKey
 
 
 def ui_strings() -> dict[str, str]:
@@ -13,6 +15,7 @@ def ui_strings() -> dict[str, str]:
     return {
         "title": _("Workplace-safety assistant"),
         "logout": _("Log out"),
+        "keys": _("API keys"),
         "intro": _("Ask a question about workplace safety in Dutch or English."),
         "placeholder": _("Ask a question… (Enter sends, Shift+Enter for a new line)"),
         "send": _("Send"),
@@ -47,3 +50,27 @@ def chat(request: HttpRequest) -> HttpResponse:
         with translation.override(language):
             strings[language] = ui_strings()
     return render(request, "streaming/chat.html", {"ui_strings": strings})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def api_keys(request: HttpRequest) -> HttpResponse:
+    """The user's personal API keys (for OpenAI-compatible clients): create one, shown once;
+    revoke one."""
+    new_key = None
+    error = None
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            key = get_object_or_404(
+                ApiKey, pk=request.POST["revoke"], user=request.user, revoked_at__isnull=True
+            )
+            key.revoked_at = timezone.now()
+            key.save(update_fields=["revoked_at"])
+            return redirect("api_keys")
+        name = request.POST.get("name", "").strip()
+        if not name or len(name) > 100:
+            error = _("Give the key a name of at most 100 characters.")
+        else:
+            _key, new_key = ApiKey.issue(request.user, name)
+    keys = ApiKey.objects.filter(user=request.user, revoked_at__isnull=True)
+    return render(request, "streaming/api_keys.html", {"keys": keys, "new_key": new_key, "error": error})

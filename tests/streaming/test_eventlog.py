@@ -6,15 +6,15 @@ from streaming.sse import KEEP_ALIVE
 
 async def test_readers_get_every_event_from_where_they_start_until_close():
     log = EventLog()
-    log.append(b"a")
+    log.append(b"a", None)
 
     async def read_all(start):
         return [chunk async for chunk in log.read(start)]
 
     first, late = asyncio.create_task(read_all(0)), asyncio.create_task(read_all(1))
     await asyncio.sleep(0)
-    log.append(b"b")
-    log.append(b"c")
+    log.append(b"b", None)
+    log.append(b"c", None)
     log.close()
     assert b"".join(await first) == b"abc"
     assert b"".join(await late) == b"bc"
@@ -24,7 +24,7 @@ async def test_keep_alive_comment_after_silence():
     log = EventLog()
     reader = log.read(keep_alive=0.05)
     assert await asyncio.wait_for(anext(reader), 1) == KEEP_ALIVE
-    log.append(b"x")
+    log.append(b"x", None)
     assert await anext(reader) == b"x"
     await reader.aclose()
 
