@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from evi360.db import run_db
 
 from . import agent
+from .api import MAX_QUERY_CHARS
 from .auth import authenticate
 from .eventlog import StreamRun
 from .models import ClientKind
@@ -121,8 +122,8 @@ def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise BadBody("The last message must be a user message with a question.", "invalid_messages")
     question = turns[-1][1].strip()
-    if len(question) > 4000:
-        raise BadBody("The question is longer than 4000 characters.", "query_too_long")
+    if len(question) > MAX_QUERY_CHARS:
+        raise BadBody(f"The question is longer than {MAX_QUERY_CHARS} characters.", "query_too_long")
     history: list[tuple[str, str]] = []
     pending: str | None = None
     for role, text in turns[:-1]:
