@@ -22,7 +22,7 @@ urlpatterns = [
     path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/v1/stream/query", api.stream_query, name="stream_query"),
     path("api/v1/stream/sessions/", api.sessions, name="session_list"),
-    path("api/v1/stream/sessions/<uuid:pk>", api.SessionDetail.as_view(), name="session_detail"),
+    path("api/v1/stream/sessions/<uuid:pk>", api.session_detail, name="session_detail"),
     path("api/v1/stream/sessions/<uuid:pk>/events", api.session_events, name="session_events"),
     # JSON, not Django's HTML (or DEBUG) page, for any other path under /api/.
     re_path(r"^api/", api_not_found),

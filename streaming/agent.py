@@ -191,6 +191,7 @@ async def answer(
     language: str,
     *,
     history: Sequence[tuple[str, str]] = (),
+    retrieval_query: str | None = None,
     user_id: int | None = None,
     model: Model | None = None,
     k: int | None = None,
@@ -201,7 +202,7 @@ async def answer(
     Raises ``UpstreamError`` for model failures. Cancelling the consumer cancels the model call.
     """
     # run_db gives the connection back before the model call, which can take a minute.
-    chunks = await run_db(retrieve, query, language, k or settings.EVI360_RETRIEVAL_K)
+    chunks = await run_db(retrieve, retrieval_query or query, language, k or settings.EVI360_RETRIEVAL_K)
     sources = [NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
     yield Sources(sources)
 

@@ -179,6 +179,27 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     return sse_response(run, start=start)
 
 
+@csrf_exempt  # CSRF applies to session callers only; checked in _caller_or_error
+async def session_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """GET: one of the caller's sessions (DRF). DELETE: stop it now, if it is still running.
+
+    Closing an EventSource is not a reliable stop signal: a browser may keep reading ("draining")
+    a short remaining response to reuse the connection, so the page's stop button says DELETE."""
+    if request.method != "DELETE":
+        return await sync_to_async(_session_detail)(request, pk=pk)
+    caller = await _caller_or_error(request, check_csrf=True)
+    if isinstance(caller, HttpResponse):
+        return caller
+    owned = await run_db(lambda: StreamSession.objects.filter(pk=pk, user_id=caller.user.pk).first())
+    if owned is None:
+        return error_response(404, "not_found", "Not found.")
+    run = RUNS.get(str(pk))
+    if run is None or run.task is None or run.task.done():
+        return error_response(409, "not_running", f"This stream is not running (status: {owned.status}).")
+    run.task.cancel()
+    return JsonResponse({"session_id": str(pk), "status": "cancelling"}, status=202)
+
+
 # --- Sessions (Django REST framework) ---------------------------------------------------------
 
 
@@ -193,6 +214,7 @@ class CitationSerializer(serializers.Serializer):
 
 class SessionSerializer(serializers.ModelSerializer):
     citations = CitationSerializer(many=True, read_only=True)
+    conversation_id = serializers.UUIDField(read_only=True, allow_null=True)
     model = serializers.CharField(source="model_name")
 
     class Meta:
@@ -243,3 +265,4 @@ class SessionDetail(_OwnSessions, generics.RetrieveAPIView):
 
 
 _session_list = SessionList.as_view()
+_session_detail = SessionDetail.as_view()

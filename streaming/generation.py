@@ -39,6 +39,8 @@ MESSAGES = {
 class StreamRequest:
     session: StreamSession
     history: Sequence[tuple[str, str]] = ()
+    # What retrieval searches for, when not just the question (a follow-up: with the previous one).
+    retrieval_query: str | None = None
     model: Model | None = None
     # time.monotonic() when the request arrived: time to first token counts from there.
     received_at: float = 0.0
@@ -87,7 +89,8 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
 
     metrics.record_start()
     try:
-        emit(SessionEvent(session_id, str(session.conversation_id), session.language, session.model_name))
+        conversation_id = str(session.conversation_id) if session.conversation_id else None
+        emit(SessionEvent(session_id, conversation_id, session.language, session.model_name))
         gate = MarkerGate()
         async with asyncio.timeout(settings.EVI360_STREAM_TIMEOUT):
             # aclosing: if this loop stops early, the agent's run is closed in this task, where
@@ -96,6 +99,7 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
                 session.query,
                 session.language,
                 history=request.history,
+                retrieval_query=request.retrieval_query,
                 user_id=session.user_id,
                 model=request.model,
             )

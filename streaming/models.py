@@ -26,12 +26,38 @@ class ClientKind(models.TextChoices):
     OPENAI = "openai", "openai"
 
 
+class Conversation(models.Model):
+    """A user's thread of questions; each question is a StreamSession (a turn)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    # The first question, shortened: no extra model call for a title.
+    title = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class StreamSession(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_sessions"
     )
-    conversation_id = models.UUIDField(null=True, blank=True, db_index=True)
+    # Deleting a conversation detaches its turns: the stream log stays whole for staff. No
+    # database constraint: the column predates the conversations table (migration 0003).
+    conversation = models.ForeignKey(
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="turns",
+        db_constraint=False,
+    )
     query = models.TextField()
     language = models.CharField(max_length=2)
     model_name = models.CharField(max_length=100)

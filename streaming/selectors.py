@@ -18,6 +18,20 @@ from django.utils import timezone
 
 from .models import Status, StreamSession
 
+
+def conversation_history(conversation_id: object, limit: int) -> list[tuple[str, str]]:
+    """The newest ``limit`` completed turns of a conversation, oldest first, as (question,
+    answer). Cancelled, failed and running turns are shown to the user but never replayed."""
+    if not limit or conversation_id is None:
+        return []
+    turns = (
+        StreamSession.objects.filter(conversation_id=conversation_id, status=Status.COMPLETED)
+        .order_by("-created_at")
+        .values_list("query", "answer")[:limit]
+    )
+    return list(reversed(turns))
+
+
 WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),

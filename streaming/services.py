@@ -13,11 +13,15 @@ from django.utils import timezone
 from citations.models import Chunk, Source
 from citations.retrieval import RetrievedChunk
 
-from .models import Status, StreamCitation, StreamSession
+from .models import Conversation, Status, StreamCitation, StreamSession
 
 
 class TooManyStreams(Exception):
     """The user already has the maximum number of streams open."""
+
+
+class ConversationNotFound(Exception):
+    """No conversation with that id belongs to the user."""
 
 
 def open_session(
@@ -30,6 +34,7 @@ def open_session(
     conversation_id: uuid.UUID | None,
     max_concurrent: int,
     stale_after: timedelta,
+    start_conversation: bool = True,
 ) -> StreamSession:
     """Write the session row at the start of a stream, unless the user is at the cap.
 
@@ -46,15 +51,28 @@ def open_session(
         ).count()
         if active >= max_concurrent:
             raise TooManyStreams
+        conversation = None
+        if conversation_id is not None:
+            conversation = Conversation.objects.filter(pk=conversation_id, user_id=user_id).first()
+            if conversation is None:
+                raise ConversationNotFound
+            conversation.save(update_fields=["updated_at"])
+        elif start_conversation:
+            conversation = Conversation.objects.create(user_id=user_id, title=_title(query))
         return StreamSession.objects.create(
             user_id=user_id,
             query=query,
             language=language,
             model_name=model_name,
             client_kind=client_kind,
-            conversation_id=conversation_id or uuid.uuid4(),
+            conversation=conversation,
             created_at=now,
         )
+
+
+def _title(query: str) -> str:
+    text = " ".join(query.split())
+    return text if len(text) <= 120 else text[:119].rsplit(" ", 1)[0] + "…"
 
 
 @dataclass

@@ -17,7 +17,7 @@ from django_ratelimit.core import get_usage
 from citations.language import resolve_language
 from evi360.db import run_db
 
-from . import agent, generation, services
+from . import agent, generation, selectors, services
 from .eventlog import StreamRun
 
 
@@ -47,8 +47,11 @@ async def begin_stream(
     conversation_id: uuid.UUID | None,
     client_kind: str,
     received_at: float,
-    history: Sequence[tuple[str, str]] = (),
+    history: Sequence[tuple[str, str]] | None = None,
 ) -> StreamRun:
+    """Start a stream. ``history`` given (the OpenAI API sends its own) means no conversation is
+    kept; otherwise the stream continues ``conversation_id`` (or starts a new conversation) and the
+    history is that conversation's completed turns."""
     request.user = user
     usage = await run_db(_rate_limit, request)
     if usage and usage["should_limit"]:
@@ -73,7 +76,10 @@ async def begin_stream(
             stale_after=timedelta(
                 seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN
             ),
+            start_conversation=history is None,
         )
+    except services.ConversationNotFound:
+        raise StreamRefused(404, "conversation_not_found", "There is no such conversation.") from None
     except services.TooManyStreams:
         raise StreamRefused(
             503,
@@ -82,6 +88,14 @@ async def begin_stream(
             "wait for one to finish.",
             {"Retry-After": "5"},
         ) from None
+    if history is None:
+        history = await run_db(
+            selectors.conversation_history, session.conversation_id, settings.EVI360_HISTORY_TURNS
+        )
+    # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.
+    retrieval_query = f"{history[-1][0]} {query}" if history else None
     return generation.start(
-        generation.StreamRequest(session=session, history=history, received_at=received_at)
+        generation.StreamRequest(
+            session=session, history=history, retrieval_query=retrieval_query, received_at=received_at
+        )
     )

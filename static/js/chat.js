@@ -204,6 +204,15 @@
   function stopCurrent() {
     if (!current) return;
     const state = current;
+    if (state.source && state.sessionId) {
+      // Tell the server: closing the EventSource alone may not end the request at once.
+      fetch(`/api/v1/stream/sessions/${state.sessionId}`, {
+        method: "DELETE",
+        credentials: "same-origin",
+        keepalive: true,
+        headers: { "X-CSRFToken": csrfToken() },
+      }).catch(() => {});
+    }
     finish(state);
     state.status.textContent = t("stopped");
     state.status.hidden = false;

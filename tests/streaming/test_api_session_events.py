@@ -101,7 +101,29 @@ async def test_a_stream_nobody_opens_is_cancelled(small_kb, web, scripted_model,
     settings.EVI360_FIRST_READER_TIMEOUT = 0.2
     scripted_model(["begin ", "nooit"], before=asyncio.Event().wait)
     created = await create(web, {"query": "tillen"})
-    for _ in range(100):
+    for _ in range(300):  # up to 15 s on a busy machine; usually a fraction of a second
+        session = await StreamSession.objects.aget(pk=created["session_id"])
+        if session.status != Status.STREAMING:
+            break
+        await asyncio.sleep(0.05)
+    assert session.status == Status.CANCELLED
+
+
+async def test_delete_stops_a_running_stream(small_kb, web, django_user_model, scripted_model):
+    scripted_model(["begin ", "nooit"], before=asyncio.Event().wait)
+    created = await create(web, {"query": "tillen"})
+    url = f"{CREATE}{created['session_id']}"
+    other = AsyncClient(enforce_csrf_checks=True)
+    await sync_to_async(other.force_login)(
+        await django_user_model.objects.acreate_user("other", password="a-long-pass-123")
+    )
+    await other.get("/accounts/login/")
+    response = await other.delete(url, headers={"X-CSRFToken": other.cookies["csrftoken"].value})
+    assert response.status_code == 404
+    assert (await web.delete(url)).status_code == 403  # a session caller needs CSRF
+    response = await web.delete(url, headers={"X-CSRFToken": web.csrf})
+    assert response.status_code == 202 and response.json()["status"] == "cancelling"
+    for _ in range(300):
         session = await StreamSession.objects.aget(pk=created["session_id"])
         if session.status != Status.STREAMING:
             break

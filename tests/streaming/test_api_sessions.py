@@ -100,11 +100,18 @@ def test_anonymous_is_401(client):
     assert response.json()["error"]["code"] == "not_authenticated"
 
 
-def test_sessions_cannot_be_changed_or_deleted(api, user):
+def test_sessions_cannot_be_changed_and_finished_ones_not_stopped(api, user):
     session = make_session(user)
-    for response in (api.delete(f"{LIST}{session.id}"), api.put(LIST, {}, content_type="application/json")):
+    for response in (
+        api.put(LIST, {}, content_type="application/json"),
+        api.put(f"{LIST}{session.id}", {}, content_type="application/json"),
+    ):
         assert response.status_code == 405
         assert response.json()["error"]["code"] == "method_not_allowed"
+    response = api.delete(f"{LIST}{session.id}")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "not_running"
+    session.refresh_from_db()
+    assert session.status == "completed"
 
 
 def test_token_obtain_refresh_and_bad_credentials(client, user):

@@ -55,14 +55,30 @@ async def test_streams_the_answer_with_the_right_headers(
 async def test_explicit_language_and_conversation_id_are_kept(
     small_kb, user, access_token, async_client, scripted_model
 ):
-    conversation = "8d1f3f0e-64a4-4a4e-9d5e-1f5c3a1b2c3d"
+    first = parse_sse(
+        await read(await post(async_client, {"query": "Hoe zwaar mag ik tillen?"}, token=access_token(user)))
+    )
+    conversation = first[0][2]["conversation_id"]
+    assert conversation  # a new conversation for a question without one
     response = await post(
         async_client,
-        {"query": "Hoe zwaar mag ik tillen?", "language": "en", "conversation_id": conversation},
+        {"query": "En voor zwangere werknemers?", "language": "en", "conversation_id": conversation},
         token=access_token(user),
     )
     session_event = parse_sse(await read(response))[0][2]
     assert session_event["language"] == "en" and session_event["conversation_id"] == conversation
+
+
+async def test_an_unknown_or_foreign_conversation_is_404(
+    small_kb, user, django_user_model, access_token, async_client, scripted_model
+):
+    other = await django_user_model.objects.acreate_user("other", password="a-long-pass-123")
+    theirs = parse_sse(await read(await post(async_client, {"query": "tillen"}, token=access_token(other))))
+    for conversation in ("8d1f3f0e-64a4-4a4e-9d5e-1f5c3a1b2c3d", theirs[0][2]["conversation_id"]):
+        response = await post(
+            async_client, {"query": "x", "conversation_id": conversation}, token=access_token(user)
+        )
+        assert_error(response, 404, "conversation_not_found")
 
 
 async def test_language_is_detected_when_auto(small_kb, user, access_token, async_client, scripted_model):
