@@ -24,6 +24,8 @@ urlpatterns = [
     path("api/v1/stream/sessions/", api.sessions, name="session_list"),
     path("api/v1/stream/sessions/<uuid:pk>", api.session_detail, name="session_detail"),
     path("api/v1/stream/sessions/<uuid:pk>/events", api.session_events, name="session_events"),
+    path("api/v1/conversations/", api.ConversationList.as_view(), name="conversation_list"),
+    path("api/v1/conversations/<uuid:pk>", api.ConversationDetail.as_view(), name="conversation_detail"),
     # JSON, not Django's HTML (or DEBUG) page, for any other path under /api/.
     re_path(r"^api/", api_not_found),
 ]

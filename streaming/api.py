@@ -10,14 +10,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import generics, serializers
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 
 from citations.language import SUPPORTED
@@ -25,8 +29,8 @@ from evi360.db import run_db
 from evi360.errors import error_response
 
 from .auth import Caller, authenticate, csrf_problem
-from .eventlog import RUNS, StreamRun, stream_response
-from .models import ClientKind, StreamSession
+from .eventlog import RUNS, StreamRun, collect, stream_response
+from .models import ClientKind, Conversation, Status, StreamSession
 from .sse import encode_retry
 from .starting import StreamRefused, begin_stream
 
@@ -134,9 +138,43 @@ async def _start_stream(request: HttpRequest) -> StreamRun | HttpResponse:
 
 @csrf_exempt  # CSRF applies to session callers only; it is checked in _start_stream, as DRF does.
 async def stream_query(request: HttpRequest) -> HttpResponse:
-    """POST a question, get the answer as SSE in the same response (REST clients)."""
+    """POST a question, get the answer as SSE in the same response (REST clients); or, with
+    ``Accept: application/json``, the finished answer as one JSON document."""
     run = await _start_stream(request)
-    return run if isinstance(run, HttpResponse) else sse_response(run)
+    if isinstance(run, HttpResponse):
+        return run
+    accept = request.headers.get("Accept", "")
+    if "application/json" in accept and "text/event-stream" not in accept:
+        return await _finished_answer(run)
+    return sse_response(run)
+
+
+_ERROR_STATUS = {"timeout": 504, "upstream_unavailable": 503, "upstream_error": 502}
+
+
+async def _finished_answer(run: StreamRun) -> JsonResponse:
+    answer = await collect(run, settings.EVI360_RESUME_GRACE)
+    if answer.done is None:
+        error = answer.error
+        code = error.code if error else "internal"
+        return error_response(
+            _ERROR_STATUS.get(code, 500), code, error.message if error else "The answer stopped."
+        )
+    done, session = answer.done, answer.session
+    return JsonResponse(
+        {
+            "session_id": run.session_id,
+            "conversation_id": session.conversation_id if session else None,
+            "language": session.language if session else None,
+            "model": session.model if session else None,
+            "status": "completed",
+            "answer": answer.text,
+            "citations": [c.payload() for _, c in sorted(answer.citations.items())],
+            "usage": {"input_tokens": done.input_tokens, "output_tokens": done.output_tokens},
+            "ttft_ms": done.ttft_ms,
+            "duration_ms": done.duration_ms,
+        }
+    )
 
 
 @csrf_exempt
@@ -257,11 +295,66 @@ class _OwnSessions:
 
 
 class SessionList(_OwnSessions, generics.ListAPIView):
+    """Filters: ``status``, ``since`` and ``until`` (ISO 8601 date or date-time)."""
+
     pagination_class = SessionPagination
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset()
+        params = self.request.query_params
+        if status := params.get("status"):
+            if status not in Status.values:
+                raise ValidationError({"status": f"must be one of: {', '.join(Status.values)}"})
+            queryset = queryset.filter(status=status)
+        for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
+            if raw := params.get(name):
+                moment = parse_datetime(raw) or (
+                    datetime.combine(day, datetime.min.time()) if (day := parse_date(raw)) else None
+                )
+                if moment is None:
+                    raise ValidationError({name: "must be an ISO 8601 date or date-time"})
+                if timezone.is_naive(moment):
+                    moment = timezone.make_aware(moment)
+                queryset = queryset.filter(**{lookup: moment})
+        return queryset
 
 
 class SessionDetail(_OwnSessions, generics.RetrieveAPIView):
     pass
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "created_at", "updated_at"]
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    turns = serializers.SerializerMethodField()
+
+    class Meta(ConversationSerializer.Meta):
+        fields = [*ConversationSerializer.Meta.fields, "turns"]
+
+    def get_turns(self, conversation: Conversation) -> list[dict[str, Any]]:
+        turns = conversation.turns.order_by("created_at").prefetch_related("citations")
+        return SessionSerializer(turns, many=True).data
+
+
+class _OwnConversations:
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return Conversation.objects.filter(user=self.request.user)
+
+
+class ConversationList(_OwnConversations, generics.ListAPIView):
+    serializer_class = ConversationSerializer
+    pagination_class = SessionPagination
+
+
+class ConversationDetail(_OwnConversations, generics.RetrieveDestroyAPIView):
+    """GET: the conversation with its turns and their citations. DELETE: the conversation goes;
+    its turns stay in the stream log (detached) for the staff's review."""
+
+    serializer_class = ConversationDetailSerializer
 
 
 _session_list = SessionList.as_view()

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from .sse import KEEP_ALIVE, Event
+from .sse import KEEP_ALIVE, CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent
 
 
 class EventLog:
@@ -113,6 +113,41 @@ class StreamRun:
             self.task.cancel()
         else:
             self._cancel_handle = asyncio.get_running_loop().call_later(grace, self.task.cancel)
+
+
+@dataclass
+class Collected:
+    """A whole answer, read from a run's typed events."""
+
+    session: SessionEvent | None = None
+    text: str = ""
+    citations: dict[int, CitationEvent] = field(default_factory=dict)
+    done: DoneEvent | None = None
+    error: ErrorEvent | None = None
+
+
+async def collect(run: StreamRun, grace: float) -> Collected:
+    """Wait for the run to end and return its answer (for clients that cannot read a stream).
+    Counts as a reader meanwhile, so a client that goes away cancels the generation."""
+    result = Collected()
+    parts: list[str] = []
+    run.add_reader()
+    try:
+        async for event in run.log.follow():
+            if isinstance(event, TokenEvent):
+                parts.append(event.text)
+            elif isinstance(event, CitationEvent):
+                result.citations[event.marker] = event
+            elif isinstance(event, SessionEvent):
+                result.session = event
+            elif isinstance(event, DoneEvent):
+                result.done = event
+            elif isinstance(event, ErrorEvent):
+                result.error = event
+    finally:
+        run.remove_reader(grace)
+    result.text = "".join(parts)
+    return result
 
 
 # Runs of this process, by session id. An entry stays ``EVI360_EVENT_LOG_RETENTION`` seconds after

@@ -24,7 +24,7 @@ from evi360.db import run_db
 from . import agent
 from .api import MAX_QUERY_CHARS
 from .auth import authenticate
-from .eventlog import StreamRun
+from .eventlog import StreamRun, collect
 from .models import ClientKind
 from .offline_model import OFFLINE_MODEL_NAME
 from .sse import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent
@@ -207,28 +207,13 @@ async def _completion_chunks(run: StreamRun, model: str, include_usage: bool) ->
 
 
 async def _completion(run: StreamRun, model: str) -> JsonResponse:
-    run.add_reader()
-    try:
-        parts: list[str] = []
-        citations: dict[int, CitationEvent] = {}
-        language, done, error = "en", None, None
-        async for event in run.log.follow():
-            if isinstance(event, TokenEvent):
-                parts.append(event.text)
-            elif isinstance(event, CitationEvent):
-                citations[event.marker] = event
-            elif isinstance(event, SessionEvent):
-                language = event.language
-            elif isinstance(event, DoneEvent):
-                done = event
-            elif isinstance(event, ErrorEvent):
-                error = event
-    finally:
-        run.remove_reader(settings.EVI360_RESUME_GRACE)
-    if error is not None or done is None:
+    answer = await collect(run, settings.EVI360_RESUME_GRACE)
+    if answer.done is None:
+        error = answer.error
         message = error.message if error else "The answer stopped."
         status = 504 if error and error.code == "timeout" else 503 if error and error.retryable else 502
         return openai_error(status, message, "server_error", error.code if error else "internal")
+    language = answer.session.language if answer.session else "en"
     return JsonResponse(
         {
             "id": f"chatcmpl-{run.session_id}",
@@ -240,13 +225,13 @@ async def _completion(run: StreamRun, model: str) -> JsonResponse:
                     "index": 0,
                     "message": {
                         "role": "assistant",
-                        "content": "".join(parts) + sources_block(language, citations),
+                        "content": answer.text + sources_block(language, answer.citations),
                     },
                     "finish_reason": "stop",
                 }
             ],
-            "usage": _usage(done),
-            "citations": _citations_data(citations),
+            "usage": _usage(answer.done),
+            "citations": _citations_data(answer.citations),
         }
     )
 

@@ -234,3 +234,37 @@ async def test_keep_alive_comments_while_the_model_is_silent(
     body = await read(response)
     assert b": keep-alive\n\n" in body
     assert parse_sse(body)[-1][1] == "done"
+
+
+async def test_accept_json_returns_the_finished_answer(
+    small_kb, user, access_token, async_client, scripted_model
+):
+    scripted_model(["Til ", "max 23 kg [1]", "."])
+    response = await async_client.post(
+        URL,
+        {"query": "Hoe zwaar mag ik tillen?"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {access_token(user)}", "Accept": "application/json"},
+    )
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["answer"] == "Til max 23 kg [1]." and body["status"] == "completed"
+    assert body["citations"][0]["marker"] == 1 and body["citations"][0]["source"]["title"] == "Tillen"
+    assert set(body["usage"]) == {"input_tokens", "output_tokens"} and body["conversation_id"]
+    session = await StreamSession.objects.aget(pk=body["session_id"])
+    assert session.status == Status.COMPLETED and session.answer == body["answer"]
+
+
+async def test_accept_json_reports_an_upstream_failure(
+    small_kb, user, access_token, async_client, scripted_model
+):
+    from pydantic_ai.exceptions import ModelHTTPError
+
+    scripted_model(["half"], error=ModelHTTPError(529, "m"))
+    response = await async_client.post(
+        URL,
+        {"query": "tillen"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {access_token(user)}", "Accept": "application/json"},
+    )
+    assert_error(response, 503, "upstream_unavailable")
