@@ -31,7 +31,7 @@ from evi360.errors import error_response
 from .auth import Caller, authenticate, csrf_problem
 from .eventlog import RUNS, StreamRun, collect, stream_response
 from .models import ClientKind, Conversation, Status, StreamSession
-from .sse import encode_retry
+from .sse import encode_retry, http_status
 from .starting import StreamRefused, begin_stream
 
 MAX_QUERY_CHARS = 4000
@@ -149,17 +149,12 @@ async def stream_query(request: HttpRequest) -> HttpResponse:
     return sse_response(run)
 
 
-_ERROR_STATUS = {"timeout": 504, "upstream_unavailable": 503, "upstream_error": 502}
-
-
 async def _finished_answer(run: StreamRun) -> JsonResponse:
     answer = await collect(run, settings.EVI360_RESUME_GRACE)
     if answer.done is None:
         error = answer.error
         code = error.code if error else "internal"
-        return error_response(
-            _ERROR_STATUS.get(code, 500), code, error.message if error else "The answer stopped."
-        )
+        return error_response(http_status(code), code, error.message if error else "The answer stopped.")
     done, session = answer.done, answer.session
     return JsonResponse(
         {
@@ -193,18 +188,26 @@ async def sessions(request: HttpRequest) -> HttpResponse:
     )
 
 
+async def _own_session(
+    request: HttpRequest, pk: uuid.UUID, *, check_csrf: bool
+) -> StreamSession | HttpResponse:
+    """The caller's session ``pk``, or the JSON error (401/403, or 404 for anyone else's)."""
+    caller = await _caller_or_error(request, check_csrf=check_csrf)
+    if isinstance(caller, HttpResponse):
+        return caller
+    owned = await run_db(lambda: StreamSession.objects.filter(pk=pk, user_id=caller.user.pk).first())
+    return owned if owned is not None else error_response(404, "not_found", "Not found.")
+
+
 async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The events of one of the caller's running sessions, as SSE (for EventSource). With a
     ``Last-Event-ID`` header (EventSource sends it when it reconnects) the stream resumes after
     that event; otherwise it starts from the first."""
     if request.method != "GET":
         return error_response(405, "method_not_allowed", "Use GET.", headers={"Allow": "GET"})
-    caller = await _caller_or_error(request, check_csrf=False)
-    if isinstance(caller, HttpResponse):
-        return caller
-    owned = await run_db(lambda: StreamSession.objects.filter(pk=pk, user_id=caller.user.pk).first())
-    if owned is None:
-        return error_response(404, "not_found", "Not found.")
+    owned = await _own_session(request, pk, check_csrf=False)
+    if isinstance(owned, HttpResponse):
+        return owned
     run = RUNS.get(str(pk))
     if run is None:
         return error_response(
@@ -225,12 +228,9 @@ async def session_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     a short remaining response to reuse the connection, so the page's stop button says DELETE."""
     if request.method != "DELETE":
         return await sync_to_async(_session_detail)(request, pk=pk)
-    caller = await _caller_or_error(request, check_csrf=True)
-    if isinstance(caller, HttpResponse):
-        return caller
-    owned = await run_db(lambda: StreamSession.objects.filter(pk=pk, user_id=caller.user.pk).first())
-    if owned is None:
-        return error_response(404, "not_found", "Not found.")
+    owned = await _own_session(request, pk, check_csrf=True)
+    if isinstance(owned, HttpResponse):
+        return owned
     run = RUNS.get(str(pk))
     if run is None or run.task is None or run.task.done():
         return error_response(409, "not_running", f"This stream is not running (status: {owned.status}).")

@@ -27,7 +27,7 @@ from .auth import authenticate
 from .eventlog import StreamRun, collect
 from .models import ClientKind
 from .offline_model import OFFLINE_MODEL_NAME
-from .sse import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent
+from .sse import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent, http_status
 from .starting import StreamRefused, begin_stream
 
 MODEL_ID = "evi-specialist"
@@ -211,8 +211,8 @@ async def _completion(run: StreamRun, model: str) -> JsonResponse:
     if answer.done is None:
         error = answer.error
         message = error.message if error else "The answer stopped."
-        status = 504 if error and error.code == "timeout" else 503 if error and error.retryable else 502
-        return openai_error(status, message, "server_error", error.code if error else "internal")
+        code = error.code if error else "internal"
+        return openai_error(http_status(code), message, "server_error", code)
     language = answer.session.language if answer.session else "en"
     return JsonResponse(
         {

@@ -88,6 +88,15 @@ class ErrorEvent:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
 
 
+_ERROR_HTTP_STATUS = {"timeout": 504, "upstream_unavailable": 503, "upstream_error": 502}
+
+
+def http_status(error_code: str) -> int:
+    """The HTTP status for an answer that ended in this error, for clients that wait for the whole
+    answer instead of reading the stream."""
+    return _ERROR_HTTP_STATUS.get(error_code, 500)
+
+
 Event = SessionEvent | CitationEvent | TokenEvent | DoneEvent | ErrorEvent
 TERMINAL_TYPES = frozenset({DoneEvent.type, ErrorEvent.type})
 
