@@ -92,6 +92,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# A refused CSRF check is a JSON error under /api/ (Django's HTML page elsewhere).
+CSRF_FAILURE_VIEW = "evi360.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "daphne",
@@ -102,6 +104,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "citations",
     "streaming",
 ]
@@ -197,8 +201,34 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # The API speaks JSON only, the token endpoints included.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "evi360.errors.drf_exception_handler_json",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# OpenAPI 3 at /api/schema/, Swagger UI at /api/docs/ served from our static files (the sidecar),
+# never from a CDN. The async streaming views are plain Django views: streaming/openapi.py adds them.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EVI 360 API",
+    "DESCRIPTION": (
+        "Workplace-safety answers from the EVI 360 knowledge base, streamed token by token as "
+        "Server-Sent Events. The event stream is specified in docs/sse-protocol.md."
+    ),
+    "VERSION": "1",
+    # 3.1: its schemas are JSON Schema 2020-12, which can say that an SSE event's data is JSON of
+    # a given shape (contentMediaType/contentSchema).
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["streaming.openapi.add_streaming_endpoints"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "streaming.openapi.add_error_responses",
+    ],
 }
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from evi360.errors import api_not_found
@@ -26,6 +27,10 @@ urlpatterns = [
     path("api/v1/stream/sessions/<uuid:pk>/events", api.session_events, name="session_events"),
     path("api/v1/conversations/", api.ConversationList.as_view(), name="conversation_list"),
     path("api/v1/conversations/<uuid:pk>", api.ConversationDetail.as_view(), name="conversation_detail"),
+    # OpenAPI 3.1 and its interactive docs (Swagger UI), served from our own static files.
+    # (Not ReDoc: drf-spectacular's page for it loads fonts from Google.)
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
     # JSON, not Django's HTML (or DEBUG) page, for any other path under /api/.
     re_path(r"^api/", api_not_found),
 ]

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -30,7 +31,8 @@ from evi360.errors import error_response
 
 from .auth import Caller, authenticate, csrf_problem
 from .eventlog import RUNS, StreamRun, collect, stream_response
-from .models import ClientKind, Conversation, Status, StreamSession
+from .generation import snippet
+from .models import ClientKind, Conversation, Status, StreamCitation, StreamSession
 from .sse import encode_retry, http_status
 from .starting import StreamRefused, begin_stream
 
@@ -57,6 +59,8 @@ def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None
     if not isinstance(query, str) or not query.strip():
         raise BadRequest("invalid_query", "'query' must be a non-empty string.")
     query = query.strip()
+    if "\x00" in query:  # PostgreSQL cannot store it; nobody types it
+        raise BadRequest("invalid_query", "'query' must not contain NUL characters.")
     if len(query) > MAX_QUERY_CHARS:
         raise BadRequest("query_too_long", f"'query' is longer than {MAX_QUERY_CHARS} characters.")
     language = body.get("language", "auto")
@@ -241,13 +245,23 @@ async def session_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 # --- Sessions (Django REST framework) ---------------------------------------------------------
 
 
+class CitedSourceSerializer(serializers.Serializer):
+    """The source as the stream's `citation` event showed it (title and URL as they were then)."""
+
+    id = serializers.IntegerField(source="source_id", allow_null=True)
+    title = serializers.CharField()
+    url = serializers.CharField()
+    snippet = serializers.SerializerMethodField()
+
+    def get_snippet(self, citation: StreamCitation) -> str:
+        # Empty once the knowledge base no longer holds the cited passage.
+        return snippet(citation.chunk.text) if citation.chunk is not None else ""
+
+
 class CitationSerializer(serializers.Serializer):
     marker = serializers.IntegerField()
-    offset = serializers.IntegerField()
-    source = serializers.SerializerMethodField()
-
-    def get_source(self, citation: Any) -> dict[str, Any]:
-        return {"id": citation.source_id, "title": citation.title, "url": citation.url}
+    offset = serializers.IntegerField(help_text="Where in the answer the marker first appears.")
+    source = CitedSourceSerializer(source="*")
 
 
 class SessionSerializer(serializers.ModelSerializer):
@@ -281,33 +295,72 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class SessionPagination(PageNumberPagination):
+    """Pages of 20 (``page_size`` up to 100). A malformed ``page`` or ``page_size`` is a 400, not
+    silently the default; a page past the last is a 404."""
+
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
 
+    def _positive(self, request: Any, name: str) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return None
+        if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+            raise ValidationError({name: "must be a positive integer"})
+        return int(raw)
+
+    def get_page_size(self, request: Any) -> int:
+        size = self._positive(request, self.page_size_query_param)
+        if size is not None and size > self.max_page_size:
+            raise ValidationError({self.page_size_query_param: f"must be at most {self.max_page_size}"})
+        return size or self.page_size
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        self._positive(request, self.page_query_param)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["maximum"] = self.max_page_size
+        return parameters
+
+
+CITATIONS = ("citations", "citations__chunk")
+
 
 class _OwnSessions:
     serializer_class = SessionSerializer
+    extra_methods: tuple[str, ...] = ()
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        return [*super().allowed_methods, *self.extra_methods]  # type: ignore[misc]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         # Another user's session is simply not there: 404, not 403.
-        return StreamSession.objects.filter(user=self.request.user).prefetch_related("citations")
+        return StreamSession.objects.filter(user=self.request.user).prefetch_related(*CITATIONS)
 
 
 class SessionList(_OwnSessions, generics.ListAPIView):
     """Filters: ``status``, ``since`` and ``until`` (ISO 8601 date or date-time)."""
 
     pagination_class = SessionPagination
+    # POST (start a stream) is served by the async view in front of this one; Allow says so too.
+    extra_methods = ("POST",)
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         queryset = super().get_queryset()
         params = self.request.query_params
-        if status := params.get("status"):
+        if (status := params.get("status")) is not None:
             if status not in Status.values:
                 raise ValidationError({"status": f"must be one of: {', '.join(Status.values)}"})
             queryset = queryset.filter(status=status)
         for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
-            if raw := params.get(name):
+            if (raw := params.get(name)) is not None:
                 moment = parse_datetime(raw) or (
                     datetime.combine(day, datetime.min.time()) if (day := parse_date(raw)) else None
                 )
@@ -320,7 +373,8 @@ class SessionList(_OwnSessions, generics.ListAPIView):
 
 
 class SessionDetail(_OwnSessions, generics.RetrieveAPIView):
-    pass
+    # DELETE (stop) is served by the async view in front of this one; Allow says so too.
+    extra_methods = ("DELETE",)
 
 
 class ConversationSerializer(serializers.ModelSerializer):
@@ -335,8 +389,9 @@ class ConversationDetailSerializer(ConversationSerializer):
     class Meta(ConversationSerializer.Meta):
         fields = [*ConversationSerializer.Meta.fields, "turns"]
 
+    @extend_schema_field(SessionSerializer(many=True))
     def get_turns(self, conversation: Conversation) -> list[dict[str, Any]]:
-        turns = conversation.turns.order_by("created_at").prefetch_related("citations")
+        turns = conversation.turns.order_by("created_at").prefetch_related(*CITATIONS)
         return SessionSerializer(turns, many=True).data
 
 

@@ -46,7 +46,8 @@ class StreamRequest:
     received_at: float = 0.0
 
 
-def _snippet(text: str) -> str:
+def snippet(text: str) -> str:
+    """A source passage shortened for a citation (the event, the sessions API)."""
     text = " ".join(text.split())
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
@@ -79,7 +80,7 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
                 if marker in sources and marker not in cited:
                     cited[marker] = length + offset
                     chunk = sources[marker].chunk
-                    emit(CitationEvent(marker, chunk.source_id, chunk.title, chunk.url, _snippet(chunk.text)))
+                    emit(CitationEvent(marker, chunk.source_id, chunk.title, chunk.url, snippet(chunk.text)))
         emit(TokenEvent(text))
         if first_token is None:
             first_token = (time.monotonic(), timezone.now())

@@ -68,11 +68,20 @@ def test_detail_has_the_outcome_answer_and_citations(api, user, small_kb):
         {
             "marker": 1,
             "offset": 15,
-            "source": {"id": source.id, "title": "Tillen", "url": "https://kb.example/tillen"},
+            "source": {
+                "id": source.id,
+                "title": "Tillen",
+                "url": "https://kb.example/tillen",
+                "snippet": "Een werknemer tilt niet meer dan 23 kg. Gebruik een hulpmiddel bij zware lasten.",
+            },
         }
     ]
     for key in ("created_at", "first_token_at", "finished_at", "error_code", "error_message"):
         assert key in body
+    # The cited passage gone from the knowledge base: the log still shows title and URL.
+    source.chunks.all().delete()
+    (citation,) = api.get(f"{LIST}{session.id}").json()["citations"]
+    assert citation["source"]["snippet"] == "" and citation["source"]["title"] == "Tillen"
 
 
 def test_another_users_session_is_404(api, django_user_model):
@@ -132,3 +141,41 @@ def test_token_obtain_refresh_and_bad_credentials(client, user):
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "not_authenticated"
     missing = client.post(url, {}, content_type="application/json")
     assert missing.status_code == 400 and missing.json()["error"]["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page_size": "abc"},
+        {"page_size": "0"},
+        {"page_size": "101"},
+        {"page_size": ""},
+        {"page": "0"},
+        {"page": "-1"},
+        {"page": "zwei"},
+        {"status": ""},
+        {"since": ""},
+        {"until": "gisteren"},
+    ],
+)
+def test_malformed_paging_and_filters_are_400(api, user, params):
+    make_session(user)
+    response = api.get(LIST, params)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert next(iter(params)) in response.json()["error"]["message"]
+
+
+def test_a_page_past_the_last_is_404(api, user):
+    make_session(user)
+    assert api.get(LIST, {"page": "1", "page_size": "100"}).status_code == 200
+    response = api.get(LIST, {"page": "2"})
+    assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
+
+
+def test_allow_lists_the_methods_the_async_views_add(api, user):
+    session = make_session(user)
+    assert set(api.options(LIST)["Allow"].split(", ")) == {"GET", "POST", "HEAD", "OPTIONS"}
+    detail = api.put(f"{LIST}{session.id}", {}, content_type="application/json")
+    assert detail.status_code == 405
+    assert set(detail["Allow"].split(", ")) == {"GET", "DELETE", "HEAD", "OPTIONS"}

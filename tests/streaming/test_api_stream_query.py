@@ -137,6 +137,8 @@ async def test_not_json_is_415(user, access_token, async_client):
         ({}, "invalid_query"),
         ({"query": ""}, "invalid_query"),
         ({"query": "   \n\t "}, "invalid_query"),
+        ({"query": "\x1c\u2028 "}, "invalid_query"),
+        ({"query": "til\x00len"}, "invalid_query"),
         ({"query": 42}, "invalid_query"),
         ({"query": "x" * 4001}, "query_too_long"),
         ({"query": "x", "language": "de"}, "invalid_language"),
@@ -223,6 +225,8 @@ async def test_streams_left_by_a_dead_process_do_not_count(
 
 async def test_unknown_api_path_is_json_404(async_client):
     assert_error(await async_client.get("/api/v1/nope"), 404, "not_found")
+    # any method, also one that Django's CSRF check would otherwise refuse first with HTML
+    assert_error(await async_client.delete("/api/v1/stream/sessions/not-a-uuid"), 404, "not_found")
 
 
 async def test_keep_alive_comments_while_the_model_is_silent(
