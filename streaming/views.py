@@ -39,6 +39,16 @@ def ui_strings() -> dict[str, str]:
         "error.invalid_query": _("Please type a question first."),
         "error.query_too_long": _("The question is too long (at most 4,000 characters)."),
         "error.default": _("Something went wrong."),
+        "conversations": _("Conversations"),
+        "new_conversation": _("New conversation"),
+        "no_conversations": _("No conversations yet."),
+        "more": _("More…"),
+        "delete": _("Delete"),
+        "delete_conversation": _("Delete conversation “%(title)s”?"),
+        "turn.cancelled": _("This answer was stopped before it was finished."),
+        "turn.failed": _("This answer failed and is not part of the conversation's memory."),
+        "turn.streaming": _("This answer is still being written."),
+        "error.load": _("The conversation could not be loaded."),
     }
 
 

@@ -11,7 +11,12 @@
   const stop = document.getElementById("stop");
   const languageSelect = document.getElementById("language");
   const conversation = document.getElementById("conversation");
+  const conversationList = document.getElementById("conversation-list");
+  const noConversations = document.getElementById("no-conversations");
+  const moreConversations = document.getElementById("more-conversations");
+  const newConversationButton = document.getElementById("new-conversation");
   const MARKER = /\[(\d{1,3})\]/g;
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
   // Counters the browser tests read: every EventSource opened must be closed again.
   const stats = (window.evi360 = { opened: 0, closed: 0, get open() { return this.opened - this.closed; } });
@@ -261,8 +266,15 @@
     source.addEventListener("session", (event) => {
       seen();
       const data = JSON.parse(event.data);
-      conversationId = data.conversation_id;
+      const started = data.conversation_id !== conversationId;
+      setConversation(data.conversation_id);
       applyLanguage(data.language);
+      if (started) loadConversations(); // a new conversation: show it at the top
+      else {
+        // the conversation just got newer: move it to the top
+        const item = conversationList.querySelector(`li[data-id="${data.conversation_id}"]`);
+        if (item) conversationList.prepend(item);
+      }
     });
     source.addEventListener("citation", (event) => {
       seen();
@@ -292,6 +304,128 @@
     });
   }
 
+  // --- Conversations (the sidebar) -----------------------------------------------------------
+  // The REST API with the page's session: the same endpoints a JWT client uses.
+
+  let nextConversations = null; // the list's next page, if any
+
+  function api(url, options = {}) {
+    return fetch(url, {
+      credentials: "same-origin",
+      ...options,
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken(), ...(options.headers || {}) },
+    });
+  }
+
+  function conversationItem(item) {
+    const li = el("li");
+    li.dataset.id = item.id;
+    li.classList.toggle("active", item.id === conversationId);
+    const open = el("button", "open", item.title);
+    open.type = "button";
+    open.title = item.title;
+    open.dataset.testid = "open-conversation";
+    open.addEventListener("click", () => openConversation(item.id));
+    const remove = el("button", "delete", "×");
+    remove.type = "button";
+    remove.dataset.testid = "delete-conversation";
+    remove.setAttribute("aria-label", `${t("delete")}: ${item.title}`);
+    remove.title = t("delete");
+    remove.addEventListener("click", () => deleteConversation(item.id, item.title));
+    li.append(open, remove);
+    return li;
+  }
+
+  async function loadConversations(url = "/api/v1/conversations/?page_size=50", append = false) {
+    let body;
+    try {
+      const response = await api(url);
+      if (!response.ok) return;
+      body = await response.json();
+    } catch {
+      return; // the list is a convenience: the chat works without it
+    }
+    if (!append) conversationList.replaceChildren();
+    for (const item of body.results) conversationList.append(conversationItem(item));
+    nextConversations = body.next;
+    moreConversations.hidden = !nextConversations;
+    noConversations.hidden = conversationList.children.length > 0;
+  }
+
+  function markActive() {
+    for (const li of conversationList.children) li.classList.toggle("active", li.dataset.id === conversationId);
+  }
+
+  function setConversation(id) {
+    conversationId = id;
+    const hash = id ? `#conversation=${id}` : " ";
+    if (location.hash !== hash) history.replaceState(null, "", hash === " " ? location.pathname : hash);
+    markActive();
+  }
+
+  function newConversation() {
+    stopCurrent();
+    conversation.replaceChildren();
+    setConversation(null);
+    question.focus();
+  }
+
+  // A finished turn from the conversation's history, drawn like a streamed one.
+  function showTurn(turn) {
+    const state = newTurn(turn.query);
+    state.sessionId = turn.id;
+    for (const citation of turn.citations) addCitation(state, citation);
+    state.text = turn.answer;
+    finish(state);
+    renderMarkdown(state);
+    const note = {
+      cancelled: "turn.cancelled",
+      error: "turn.failed",
+      timeout: "turn.failed",
+      interrupted: "turn.failed",
+      streaming: "turn.streaming",
+    }[turn.status];
+    if (note) state.turn.append(el("p", "turn-note", t(note)));
+  }
+
+  async function openConversation(id) {
+    stopCurrent();
+    let body;
+    try {
+      const response = await api(`/api/v1/conversations/${id}`);
+      if (response.status === 404) {
+        newConversation();
+        loadConversations();
+        return;
+      }
+      if (!response.ok) throw new Error(String(response.status));
+      body = await response.json();
+    } catch {
+      conversation.replaceChildren(el("div", "error-box", t("error.load")));
+      return;
+    }
+    conversation.replaceChildren();
+    setConversation(body.id);
+    const last = body.turns[body.turns.length - 1];
+    if (last) applyLanguage(last.language);
+    for (const turn of body.turns) showTurn(turn);
+    question.focus();
+  }
+
+  async function deleteConversation(id, title) {
+    if (!window.confirm(t("delete_conversation").replace("%(title)s", title))) return;
+    let response;
+    try {
+      response = await api(`/api/v1/conversations/${id}`, { method: "DELETE" });
+    } catch {
+      return;
+    }
+    if (!response.ok && response.status !== 404) return;
+    if (id === conversationId) newConversation();
+    conversationList.querySelector(`li[data-id="${id}"]`)?.remove();
+    noConversations.hidden = conversationList.children.length > 0;
+  }
+
   // --- Page wiring --------------------------------------------------------------------------------
 
   form.addEventListener("submit", (event) => {
@@ -308,6 +442,8 @@
     }
   });
   stop.addEventListener("click", stopCurrent);
+  newConversationButton.addEventListener("click", newConversation);
+  moreConversations.addEventListener("click", () => nextConversations && loadConversations(nextConversations, true));
 
   // A marker and its source highlight each other (event delegation: no listener per element).
   function highlight(target, on) {
@@ -323,5 +459,8 @@
   }
 
   applyLanguage(uiLanguage);
+  loadConversations();
+  const linked = location.hash.match(/^#conversation=(.+)$/);
+  if (linked && UUID.test(linked[1])) openConversation(linked[1]);
   question.focus();
 })();

@@ -264,3 +264,93 @@ def test_fifty_questions_leave_no_event_source_open(browser, scripted_server, sc
     assert page.evaluate("[window.evi360.opened, window.evi360.open]") == [50, 0]
     assert page.locator(".turn").count() == 50
     assert page.locator("[data-testid=answer]").count() == 1
+
+
+def conversation_ids(server) -> list[str]:
+    headers = {"Authorization": f"Bearer {server.token()}"}
+    body = httpx.get(f"{server.base}/api/v1/conversations/?page_size=100", headers=headers).json()
+    return [c["id"] for c in body["results"]]
+
+
+def test_conversations_in_the_sidebar(browser, offline_server):
+    page = logged_in(browser, offline_server)
+    items = page.locator("[data-testid=conversation-list] li")
+    before = items.count()
+    ask(page, "Hoe zwaar mag ik tillen?")
+    wait_done(page)
+    expect(items).to_have_count(before + 1)
+    first = items.first
+    expect(first).to_have_class(re.compile("active"))
+    expect(first.locator("[data-testid=open-conversation]")).to_have_text(
+        re.compile("^Hoe zwaar mag ik tillen")
+    )
+    dutch_id = first.get_attribute("data-id")
+    assert page.evaluate("location.hash") == f"#conversation={dutch_id}"
+
+    # A follow-up stays in the same conversation.
+    ask(page, "En voor zwangere werknemers?")
+    wait_done(page)
+    expect(page.locator("#conversation .turn")).to_have_count(2)
+    expect(items).to_have_count(before + 1)
+    assert sessions(offline_server)[0]["conversation_id"] == dutch_id
+
+    # A new one starts empty and appears at the top once asked.
+    page.click("[data-testid=new-conversation]")
+    expect(page.locator("#conversation .turn")).to_have_count(0)
+    ask(page, "What is the noise limit at work?")
+    wait_done(page)
+    expect(items).to_have_count(before + 2)
+    english_id = items.first.get_attribute("data-id")
+    assert english_id != dutch_id
+
+    # Opening the Dutch one shows its whole history with citations, in Dutch.
+    page.locator(
+        f"[data-testid=conversation-list] li[data-id='{dutch_id}'] [data-testid=open-conversation]"
+    ).click()
+    turns = page.locator("#conversation .turn")
+    expect(turns).to_have_count(2)
+    expect(turns.first.locator(".question")).to_have_text("Hoe zwaar mag ik tillen?")
+    expect(turns.first.locator(".answer")).to_contain_text("kg")
+    assert turns.first.locator(".citations li").count() > 0
+    expect(turns.first.locator("a.marker").first).to_have_text(re.compile(r"\[\d\]"))
+    assert page.locator("html").get_attribute("lang") == "nl"
+    expect(page.locator(f"li[data-id='{dutch_id}']")).to_have_class(re.compile("active"))
+    screenshot(page, "chat-conversations.png")
+
+    # A link to it (reload) opens it again.
+    page.reload()
+    expect(page.locator("#conversation .turn")).to_have_count(2)
+
+    # Delete asks first: dismissed, nothing happens; accepted, it is gone.
+    messages = []
+
+    def answer(dialog, accept):
+        messages.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    page.locator(f"li[data-id='{dutch_id}'] [data-testid=delete-conversation]").click()
+    expect(page.locator(f"li[data-id='{dutch_id}']")).to_have_count(1)
+    assert dutch_id in conversation_ids(offline_server)
+    page.once("dialog", lambda d: answer(d, True))
+    page.locator(f"li[data-id='{dutch_id}'] [data-testid=delete-conversation]").click()
+    expect(page.locator(f"li[data-id='{dutch_id}']")).to_have_count(0)
+    expect(page.locator("#conversation .turn")).to_have_count(0)  # it was open
+    assert "Hoe zwaar mag ik tillen?" in messages[0] and len(messages) == 2
+    ids = conversation_ids(offline_server)
+    assert dutch_id not in ids and english_id in ids
+
+
+def test_a_stopped_turn_is_shown_as_stopped_in_its_conversation(browser, scripted_server, script_file):
+    set_script(script_file, deltas=["woord "] * 200, delay=0.05)
+    page = logged_in(browser, scripted_server)
+    page.click("[data-testid=new-conversation]")
+    ask(page, "Hoe zwaar mag ik tillen?", "nl")
+    expect(page.locator("[data-testid=answer]")).to_contain_text("woord woord")
+    page.click("[data-testid=stop]")
+    wait_for_status(scripted_server, lambda s: s[0]["status"] != "streaming")
+    page.reload()
+    turn = page.locator("#conversation .turn")
+    expect(turn).to_have_count(1)
+    expect(turn.locator(".turn-note")).to_have_text("Dit antwoord is gestopt voordat het af was.")
+    expect(turn.locator(".answer")).to_contain_text("woord")
