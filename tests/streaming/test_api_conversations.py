@@ -88,3 +88,18 @@ def test_sessions_filter_by_status_and_date(api, user):
     for params in ({"status": "done"}, {"since": "yesterday"}):
         response = api.get(sessions, params)
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_staff_see_only_their_own_data_through_the_api(client, access_token, django_user_model):
+    # The admin is where staff see everyone's; the API is personal for everybody.
+    staff = django_user_model.objects.create_user("boss", password="a-long-pass-123", is_staff=True)
+    other = django_user_model.objects.create_user("other", password="a-long-pass-123")
+    theirs, their_turn = conversation_with_turns(other)
+    mine, _ = conversation_with_turns(staff)
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {access_token(staff)}"
+    assert [c["id"] for c in client.get(LIST).json()["results"]] == [str(mine.id)]
+    assert client.get(f"{LIST}{theirs.id}").status_code == 404
+    sessions = client.get("/api/v1/stream/sessions/").json()["results"]
+    assert sessions and {s["conversation_id"] for s in sessions} == {str(mine.id)}
+    assert client.get(f"/api/v1/stream/sessions/{their_turn.id}").status_code == 404
+    assert client.delete(f"/api/v1/stream/sessions/{their_turn.id}").status_code == 404
