@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench browser-deps clean
+.PHONY: run test install lint bench browser-deps nginx-deps cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,27 @@ browser-deps:
 	  else echo "no $(CHROMIUM) and no root apt-get: browser tests will be skipped"; fi; \
 	fi
 
+# nginx for `make cluster` and its test, installed like Chromium: when missing and possible.
+nginx-deps:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's nginx-light for the multi-worker setup"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null) \
+	      || echo "nginx could not be installed: the cluster test will be skipped"; \
+	  else echo "no nginx and no root apt-get: the cluster test will be skipped"; fi; \
+	fi
+
+# A production-like run: $(WORKERS) daphne workers behind nginx on $(PORT), sharing PostgreSQL and
+# Redis (DATABASE_URL / REDIS_URL, by default the local ones). docs/operations.md explains it.
+WORKERS ?= 2
+CLUSTER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evi360
+CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/0
+cluster: install nginx-deps
+	DATABASE_URL=$${DATABASE_URL:-$(CLUSTER_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(CLUSTER_REDIS_URL)} \
+	  $(BIN)/python deploy/cluster.py --workers $(WORKERS) --host $(HOST) --port $(PORT)
+
 # pytest exits 5 when it collected no tests: for us that is a failure, not a pass.
-test: install browser-deps
+test: install browser-deps nginx-deps
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 

@@ -1,0 +1,140 @@
+"""The production-like setup (`make cluster`): two daphne workers behind nginx, sharing
+PostgreSQL and Redis. Runs when REDIS_URL and a PostgreSQL DATABASE_URL are set (CI's second
+run) and nginx is installed; it uses a database and a Redis database of its own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import pytest
+
+from tests.live_server import ROOT, free_port
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+REDIS_URL = os.environ.get("REDIS_URL", "")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+pytestmark = pytest.mark.skipif(
+    not (DATABASE_URL.startswith(("postgres://", "postgresql://")) and REDIS_URL and Path(NGINX).exists()),
+    reason="needs a PostgreSQL DATABASE_URL, REDIS_URL and nginx (CI's second run has them)",
+)
+USERNAME, PASSWORD = "cluster", "cluster-pass-123456"
+
+
+@dataclass
+class Cluster:
+    base: str  # nginx
+    workers: list[str]
+    process: subprocess.Popen
+
+    def token(self) -> str:
+        response = httpx.post(
+            f"{self.base}/api/v1/auth/token/", json={"username": USERNAME, "password": PASSWORD}
+        )
+        return response.json()["access"]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    run_dir = tmp_path_factory.mktemp("cluster")
+    redis = urlsplit(REDIS_URL)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "ANTHROPIC_"))},
+        "DATABASE_URL": urlunsplit(urlsplit(DATABASE_URL)._replace(path="/evi360_cluster_test")),
+        "REDIS_URL": urlunsplit(redis._replace(path="/11")),
+        "EVI360_DEMO_USERNAME": USERNAME,
+        "EVI360_DEMO_PASSWORD": PASSWORD,
+        "EVI360_RATE_LIMIT": "1000/m",
+        "EVI360_OFFLINE_TOKEN_DELAY_MS": "30",
+        "DEBUG": "false",
+        "SECRET_KEY": "cluster-" + "x" * 50,
+    }
+    port, workers = free_port(), [free_port(), free_port()]
+    log = open(run_dir / "cluster.log", "wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "deploy" / "cluster.py"),
+            "--port",
+            str(port),
+            "--run-dir",
+            str(run_dir),
+            "--worker-ports",
+            *map(str, workers),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((run_dir / "cluster.log").read_text())
+            time.sleep(0.2)
+        yield Cluster(base, [f"http://127.0.0.1:{p}" for p in workers], process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def events(response: httpx.Response) -> Iterator[tuple[str, str]]:
+    """(event, data) pairs as they arrive."""
+    event = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event:
+            yield event, line[6:]
+            event = None
+
+
+def test_every_worker_and_nginx_answer(cluster):
+    for base in [cluster.base, *cluster.workers]:
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    static = httpx.get(f"{cluster.base}/static/js/chat.js")
+    assert static.status_code == 200 and "EventSource" in static.text
+
+
+def test_nginx_passes_each_event_on_at_once(cluster):
+    headers = {"Authorization": f"Bearer {cluster.token()}"}
+    with httpx.stream(
+        "POST",
+        f"{cluster.base}/api/v1/stream/query",
+        json={"query": "Hoe zwaar mag ik tillen?"},
+        headers=headers,
+    ) as response:
+        assert response.status_code == 200
+        assert "gzip" not in response.headers.get("content-encoding", "")
+        session_id, status_at_first_token, kinds = None, None, []
+        for kind, data in events(response):
+            kinds.append(kind)
+            if kind == "session":
+                session_id = httpx.Response(200, content=data).json()["session_id"]
+            if kind == "token" and status_at_first_token is None:
+                # Had nginx buffered the response, the first token would arrive with the last.
+                session = httpx.get(f"{cluster.base}/api/v1/stream/sessions/{session_id}", headers=headers)
+                status_at_first_token = session.json()["status"]
+    assert status_at_first_token == "streaming"
+    assert kinds[-1] == "done" and kinds.count("token") > 5
