@@ -43,3 +43,11 @@ def _mark_interrupted_streams() -> None:
 
 
 _mark_interrupted_streams()
+
+
+# SIGTERM: finish or interrupt running streams before daphne stops (streaming/shutdown.py).
+from django.conf import settings  # noqa: E402
+
+from streaming import shutdown  # noqa: E402
+
+shutdown.install(settings.EVI360_SHUTDOWN_GRACE)

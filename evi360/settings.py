@@ -270,6 +270,9 @@ EVI360_FIRST_READER_TIMEOUT = env_float("EVI360_FIRST_READER_TIMEOUT", 10.0, min
 EVI360_EVENT_LOG_RETENTION = env_float("EVI360_EVENT_LOG_RETENTION", 60.0, minimum=0)
 # How many earlier (question, answer) turns the model sees, newest first.
 EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
+# On SIGTERM a worker starts no new streams and gives running ones this long to finish; the rest
+# end as "interrupted" with a retryable error event.
+EVI360_SHUTDOWN_GRACE = env_float("EVI360_SHUTDOWN_GRACE", 20.0, minimum=0)
 EVI360_SSE_KEEPALIVE = env_float("EVI360_SSE_KEEPALIVE", 15.0, minimum=0.01)
 EVI360_SSE_RETRY_MS = env_int("EVI360_SSE_RETRY_MS", 3000, minimum=0)
 

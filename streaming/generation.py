@@ -20,7 +20,7 @@ from pydantic_ai.models import Model
 
 from evi360.db import run_db
 
-from . import agent, metrics, services
+from . import agent, metrics, services, shutdown
 from .eventlog import RUNS, StreamRun, retire
 from .markers import MarkerGate, markers_in
 from .models import Status, StreamSession
@@ -123,7 +123,15 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
         status, error_code, error_message = Status.ERROR, exc.code, exc.message
         terminal = ErrorEvent(exc.code, exc.message, exc.retryable)
     except asyncio.CancelledError:
-        status, error_code, error_message = Status.CANCELLED, "cancelled", "The client went away."
+        if shutdown.interrupted(session_id):
+            status, error_code, error_message = (
+                Status.INTERRUPTED,
+                "interrupted",
+                shutdown.INTERRUPTED_MESSAGE,
+            )
+            terminal = ErrorEvent("interrupted", error_message, True)
+        else:
+            status, error_code, error_message = Status.CANCELLED, "cancelled", "The client went away."
         raise
     except Exception:
         logger.exception("stream %s failed", session_id)

@@ -17,7 +17,7 @@ from django_ratelimit.core import get_usage
 from citations.language import resolve_language
 from evi360.db import run_db
 
-from . import agent, generation, selectors, services
+from . import agent, generation, selectors, services, shutdown
 from .eventlog import StreamRun
 
 
@@ -52,6 +52,11 @@ async def begin_stream(
     """Start a stream. ``history`` given (the OpenAI API sends its own) means no conversation is
     kept; otherwise the stream continues ``conversation_id`` (or starts a new conversation) and the
     history is that conversation's completed turns."""
+    if shutdown.draining():
+        # Nothing was done: the client (or nginx's proxy_next_upstream) may try another worker.
+        raise StreamRefused(
+            503, "shutting_down", "This server is restarting; try again.", {"Retry-After": "1"}
+        )
     request.user = user
     usage = await run_db(_rate_limit, request)
     if usage and usage["should_limit"]:

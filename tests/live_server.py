@@ -30,6 +30,7 @@ class LiveServer:
     base: str
     env: dict[str, str]
     workdir: Path
+    process: subprocess.Popen | None = None
 
     def manage(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -76,6 +77,7 @@ def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+        server.process = process
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -88,5 +90,6 @@ def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
                     time.sleep(0.1)
             yield server
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=30)

@@ -1,0 +1,95 @@
+"""Graceful shutdown of a worker: on SIGTERM (or Ctrl+C) stop starting streams, let the running ones
+finish for up to ``EVI360_SHUTDOWN_GRACE`` seconds, then end the rest as ``interrupted`` with a
+retryable ``error`` event, and only then let the server stop.
+
+Daphne's own shutdown cancels every open response at once, which would record running streams
+as ``cancelled`` (as if their clients had left) and end them without a terminal event. So the
+signal handler here runs first and stops the reactor when the streams are done. A second signal
+stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from .eventlog import RUNS
+
+logger = logging.getLogger(__name__)
+
+INTERRUPTED_MESSAGE = "The server is restarting and stopped this answer. Please ask again."
+
+_draining = False
+# Sessions whose generation was cancelled by the shutdown (not by their client).
+_interrupted: set[str] = set()
+
+
+def draining() -> bool:
+    """True once this process is shutting down: it starts no new streams."""
+    return _draining
+
+
+def interrupted(session_id: str) -> bool:
+    return session_id in _interrupted
+
+
+def _running() -> list[tuple[str, asyncio.Task[None]]]:
+    return [(sid, run.task) for sid, run in RUNS.items() if run.task is not None and not run.task.done()]
+
+
+async def drain(grace: float) -> int:
+    """Refuse new streams, wait up to ``grace`` seconds for the running ones, then interrupt the
+    rest. Returns how many were interrupted."""
+    global _draining
+    _draining = True
+    running = _running()
+    logger.warning("shutting down: %d stream(s) running, waiting up to %g s", len(running), grace)
+    if running:
+        await asyncio.wait([task for _, task in running], timeout=grace)
+    left = _running()
+    for session_id, task in left:
+        _interrupted.add(session_id)
+        task.cancel()
+    if left:
+        await asyncio.wait([task for _, task in left], timeout=10)
+        # The responses still have to write the final events to their sockets.
+        await asyncio.sleep(0.2)
+    logger.warning("shutting down: %d stream(s) interrupted", len(left))
+    return len(left)
+
+
+def install(grace: float) -> None:
+    """Take over SIGTERM and SIGINT from daphne's reactor (call at import of the ASGI app; does
+    nothing when not running under daphne's Twisted reactor)."""
+    import sys
+
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    def take_over() -> None:
+        loop = asyncio.get_event_loop()
+        handlers: dict[int, Any] = {}
+
+        def on_signal(number: int, frame: object) -> None:
+            if _draining:  # a second signal: stop now
+                handlers[number](number, frame)
+                return
+
+            def stop(_: object) -> None:
+                reactor.stop()
+
+            def start() -> None:
+                asyncio.ensure_future(drain(grace)).add_done_callback(stop)
+
+            loop.call_soon_threadsafe(start)
+
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous: Callable[..., Any] | int | None = signal.getsignal(number)
+            handlers[number] = previous if callable(previous) else (lambda *_: reactor.stop())
+            signal.signal(number, on_signal)
+
+    reactor.callWhenRunning(take_over)
