@@ -354,3 +354,40 @@ def test_a_stopped_turn_is_shown_as_stopped_in_its_conversation(browser, scripte
     expect(turn).to_have_count(1)
     expect(turn.locator(".turn-note")).to_have_text("Dit antwoord is gestopt voordat het af was.")
     expect(turn.locator(".answer")).to_contain_text("woord")
+
+
+def test_the_answer_resumes_where_it_stopped_after_the_network_drops(browser, tmp_path_factory):
+    from tests.tcp_proxy import cuttable_proxy
+
+    workdir = tmp_path_factory.mktemp("browser-resume")
+    script = workdir / "script.json"
+    words = [f"w{i} " for i in range(80)]
+    set_script(script, deltas=words, delay=0.05)
+    with live_server(
+        workdir,
+        EVI360_MODEL="python:tests.browser_models:scripted",
+        EVI360_TEST_SCRIPT=str(script),
+        EVI360_RESUME_GRACE="15",
+        EVI360_SSE_RETRY_MS="200",
+    ) as server:
+        port = int(server.base.rsplit(":", 1)[1])
+        with cuttable_proxy(port) as proxy:
+            proxied = type(server)(f"http://127.0.0.1:{proxy.port}", server.env, server.workdir)
+            page = logged_in(browser, proxied)
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            ask(page, "Hoe zwaar mag ik tillen?", "nl")
+            answer = page.locator("[data-testid=answer]")
+            for seen in ("w10 ", "w30 ", "w50 "):
+                expect(answer).to_contain_text(seen)
+                proxy.cut()  # mid-answer: the page's EventSource reconnects with Last-Event-ID
+            wait_done(page)
+            text = answer.inner_text()
+        assert text.split() == [w.strip() for w in words]  # nothing repeated, nothing lost
+        assert page.evaluate("window.evi360.open") == 0
+        (session,) = sessions(server)
+        assert session["status"] == "completed" and session["answer"] == "".join(words)
+        # The page read the events in four requests: the first, and one after each cut.
+        assert [r for r in requests if r.endswith(f"/api/v1/stream/sessions/{session['id']}/events")] == [
+            f"{proxied.base}/api/v1/stream/sessions/{session['id']}/events"
+        ] * 4
