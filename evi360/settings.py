@@ -263,11 +263,14 @@ EVI360_RATE_LIMIT = env_str("EVI360_RATE_LIMIT", "30/m")
 if not re.fullmatch(r"\d+/\d*[smhd]", EVI360_RATE_LIMIT):
     raise ImproperlyConfigured(f"EVI360_RATE_LIMIT={EVI360_RATE_LIMIT!r}: use e.g. 30/m, 100/h, 5/10s")
 EVI360_MAX_CONCURRENT_STREAMS = env_int("EVI360_MAX_CONCURRENT_STREAMS", 3, minimum=1)
-EVI360_RESUME_GRACE = env_float("EVI360_RESUME_GRACE", 0.0, minimum=0)
+# How long the generation of a session created with POST /api/v1/stream/sessions goes on while no
+# reader is connected (EventSource reconnects). A stream read in the request that started it
+# (/stream/query, /v1/chat/completions) stops as soon as that request goes away.
+EVI360_RESUME_GRACE = env_float("EVI360_RESUME_GRACE", 15.0, minimum=0)
 # How long a web page may take to open the EventSource of a session it created.
 EVI360_FIRST_READER_TIMEOUT = env_float("EVI360_FIRST_READER_TIMEOUT", 10.0, minimum=0.1)
 # How long a finished stream's events stay readable (a late or reconnecting EventSource).
-EVI360_EVENT_LOG_RETENTION = env_float("EVI360_EVENT_LOG_RETENTION", 60.0, minimum=0)
+EVI360_EVENT_RETENTION = env_float("EVI360_EVENT_RETENTION", 3600.0, minimum=0)
 # How many earlier (question, answer) turns the model sees, newest first.
 EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
 # On SIGTERM a worker starts no new streams and gives running ones this long to finish; the rest

@@ -86,7 +86,6 @@ def sse_response(run: StreamRun, start: int = 0) -> StreamingHttpResponse:
             start=start,
             preamble=encode_retry(settings.EVI360_SSE_RETRY_MS),
             keep_alive=settings.EVI360_SSE_KEEPALIVE,
-            grace=settings.EVI360_RESUME_GRACE,
         ),
         content_type="text/event-stream; charset=utf-8",
     )
@@ -110,7 +109,7 @@ async def _caller_or_error(request: HttpRequest, *, check_csrf: bool) -> Caller 
     return caller
 
 
-async def _start_stream(request: HttpRequest) -> StreamRun | HttpResponse:
+async def _start_stream(request: HttpRequest, *, resume_grace: float = 0.0) -> StreamRun | HttpResponse:
     """Everything before a stream starts: access, input, rate limit, concurrency cap, the session
     row; then the generation task. Returns the run, or the JSON error that refuses it."""
     received_at = time.monotonic()
@@ -135,6 +134,7 @@ async def _start_stream(request: HttpRequest) -> StreamRun | HttpResponse:
             conversation_id=conversation_id,
             client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
             received_at=received_at,
+            resume_grace=resume_grace,
         )
     except StreamRefused as refused:
         return error_response(refused.status, refused.code, refused.message, headers=refused.headers)
@@ -154,7 +154,7 @@ async def stream_query(request: HttpRequest) -> HttpResponse:
 
 
 async def _finished_answer(run: StreamRun) -> JsonResponse:
-    answer = await collect(run, settings.EVI360_RESUME_GRACE)
+    answer = await collect(run)
     if answer.done is None:
         error = answer.error
         code = error.code if error else "internal"
@@ -182,7 +182,7 @@ async def sessions(request: HttpRequest) -> HttpResponse:
     ``events_url`` (the web page's EventSource), answered 201 at once."""
     if request.method != "POST":
         return await sync_to_async(_session_list)(request)
-    run = await _start_stream(request)
+    run = await _start_stream(request, resume_grace=settings.EVI360_RESUME_GRACE)
     if isinstance(run, HttpResponse):
         return run
     run.expect_reader(settings.EVI360_FIRST_READER_TIMEOUT)
@@ -204,23 +204,31 @@ async def _own_session(
 
 
 async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    """The events of one of the caller's running sessions, as SSE (for EventSource). With a
-    ``Last-Event-ID`` header (EventSource sends it when it reconnects) the stream resumes after
-    that event; otherwise it starts from the first."""
+    """The events of one of the caller's sessions, as SSE (for EventSource): running, or finished
+    less than ``EVI360_EVENT_RETENTION`` ago. With ``Last-Event-ID`` (EventSource sends it when it
+    reconnects) or ``?last_event_id=``, it resumes after that event; otherwise it starts from the
+    first."""
     if request.method != "GET":
         return error_response(405, "method_not_allowed", "Use GET.", headers={"Allow": "GET"})
     owned = await _own_session(request, pk, check_csrf=False)
     if isinstance(owned, HttpResponse):
         return owned
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
+    if raw and not (raw.isascii() and raw.isdigit()):
+        return error_response(
+            400, "invalid_last_event_id", "'last_event_id' must be an event id (0, 1, 2, …)."
+        )
+    start = int(raw) + 1 if raw else 0
     run = RUNS.get(str(pk))
     if run is None:
-        return error_response(
+        detail = reverse("session_detail", args=[pk])
+        response = error_response(
             410,
             "stream_ended",
-            f"This stream is no longer running (status: {owned.status}).",
+            f"This stream's events are no longer kept (status: {owned.status}); its answer is at {detail}.",
         )
-    last_event_id = request.headers.get("Last-Event-ID", "")
-    start = int(last_event_id) + 1 if last_event_id.isdigit() else 0
+        response["Link"] = f'<{detail}>; rel="related"'
+        return response
     return sse_response(run, start=start)
 
 

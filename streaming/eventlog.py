@@ -2,14 +2,17 @@
 
 Generation runs as its own asyncio task and writes encoded events here; a response only reads.
 That separation is what lets a reader go away (and, later, come back and replay) without the
-generation knowing. When the last reader leaves, the generation is cancelled after
-``EVI360_RESUME_GRACE`` seconds (default 0: at once, so no tokens are paid for nobody).
+generation knowing. When the last reader leaves, the generation is cancelled after the run's
+grace: ``EVI360_RESUME_GRACE`` seconds (default 15) for sessions created to be read from their
+``events_url`` (EventSource reconnects), none for a stream read in the request that started it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+from array import array
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -20,13 +23,28 @@ class EventLog:
     """Append-only list of events, encoded for SSE (``events``) and typed (``typed``, for
     endpoints that speak another wire format), with a wake-up for waiting readers."""
 
-    __slots__ = ("_appended", "closed", "events", "typed")
+    __slots__ = ("_appended", "_blob", "_ends", "closed", "events", "typed")
 
     def __init__(self) -> None:
         self.events: list[bytes] = []
         self.typed: list[Event] = []
         self.closed = False
         self._appended = asyncio.Event()
+        # After compact(): every event in one bytes object, and where each one ends.
+        self._blob: bytes | None = None
+        self._ends: array[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self._ends) if self._ends is not None else len(self.events)
+
+    def compact(self) -> None:
+        """A finished log kept for replay: one bytes object instead of an object per event (a
+        fraction of the memory), and no typed events (they serve readers of a running stream)."""
+        if not self.closed or self._blob is not None:
+            return
+        self._ends = array("L", itertools.accumulate(len(e) for e in self.events))
+        self._blob = b"".join(self.events)
+        self.events, self.typed = [], []
 
     def append(self, data: bytes, event: Event) -> None:
         self.events.append(data)
@@ -63,6 +81,10 @@ class EventLog:
         """Events from index ``start`` on, as they are appended, until the log is closed.
         Events already waiting go out together in one write; after ``keep_alive`` seconds
         without an event a comment line keeps proxies from closing the connection."""
+        if self._blob is not None and self._ends is not None:
+            if start < len(self._ends):
+                yield self._blob[self._ends[start - 1] if start else 0 :]
+            return
         position = start
         while True:
             if position < len(self.events):
@@ -84,6 +106,8 @@ class StreamRun:
     """One generation: its log, its task and how many responses read it."""
 
     session_id: str
+    # Seconds the generation goes on once its last reader has left (a reconnect may come).
+    grace: float = 0.0
     log: EventLog = field(default_factory=EventLog)
     task: asyncio.Task[None] | None = None
     readers: int = 0
@@ -105,14 +129,14 @@ class StreamRun:
             self._cancel_handle.cancel()
             self._cancel_handle = None
 
-    def remove_reader(self, grace: float) -> None:
+    def remove_reader(self) -> None:
         self.readers -= 1
         if self.readers > 0 or self.task is None or self.task.done():
             return
-        if grace <= 0:
+        if self.grace <= 0:
             self.task.cancel()
         else:
-            self._cancel_handle = asyncio.get_running_loop().call_later(grace, self.task.cancel)
+            self._cancel_handle = asyncio.get_running_loop().call_later(self.grace, self.task.cancel)
 
 
 @dataclass
@@ -126,7 +150,7 @@ class Collected:
     error: ErrorEvent | None = None
 
 
-async def collect(run: StreamRun, grace: float) -> Collected:
+async def collect(run: StreamRun) -> Collected:
     """Wait for the run to end and return its answer (for clients that cannot read a stream).
     Counts as a reader meanwhile, so a client that goes away cancels the generation."""
     result = Collected()
@@ -145,18 +169,20 @@ async def collect(run: StreamRun, grace: float) -> Collected:
             elif isinstance(event, ErrorEvent):
                 result.error = event
     finally:
-        run.remove_reader(grace)
+        run.remove_reader()
     result.text = "".join(parts)
     return result
 
 
-# Runs of this process, by session id. An entry stays ``EVI360_EVENT_LOG_RETENTION`` seconds after
+# Runs of this process, by session id. An entry stays ``EVI360_EVENT_RETENTION`` seconds after
 # its generation ends, so a client that reconnects (or opens its EventSource late) still reads it.
 RUNS: dict[str, StreamRun] = {}
+# A finished log is compacted once its last readers have had time to catch up.
+COMPACT_AFTER = 30.0
 
 
 def retire(run: StreamRun, after: float) -> None:
-    """Forget a finished run after ``after`` seconds."""
+    """Forget a finished run after ``after`` seconds (compacting its log meanwhile)."""
 
     def forget() -> None:
         if RUNS.get(run.session_id) is run:
@@ -165,11 +191,13 @@ def retire(run: StreamRun, after: float) -> None:
     if after <= 0:
         forget()
     else:
-        asyncio.get_running_loop().call_later(after, forget)
+        loop = asyncio.get_running_loop()
+        loop.call_later(min(after, COMPACT_AFTER), run.log.compact)
+        loop.call_later(after, forget)
 
 
 async def stream_response(
-    run: StreamRun, *, preamble: bytes, keep_alive: float, grace: float, start: int = 0
+    run: StreamRun, *, preamble: bytes, keep_alive: float, start: int = 0
 ) -> AsyncIterator[bytes]:
     """The body of an SSE response: the preamble, then the run's events as they come.
 
@@ -182,7 +210,7 @@ async def stream_response(
         async for chunk in run.log.read(start, keep_alive=keep_alive):
             yield chunk
     finally:
-        run.remove_reader(grace)
+        run.remove_reader()
 
 
 async def cancel_all() -> None:

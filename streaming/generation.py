@@ -167,7 +167,7 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
             if status is not Status.CANCELLED:
                 emit(terminal)
             run.log.close()
-            retire(run, settings.EVI360_EVENT_LOG_RETENTION)
+            retire(run, settings.EVI360_EVENT_RETENTION)
 
 
 def report(session: StreamSession, outcome: services.Outcome) -> None:
@@ -197,9 +197,10 @@ def report(session: StreamSession, outcome: services.Outcome) -> None:
         logger.info("stream ended", extra={"stream": fields})
 
 
-def start(request: StreamRequest) -> StreamRun:
-    """Start generating in a task of its own and return the run the response will read."""
-    run = StreamRun(str(request.session.id))
+def start(request: StreamRequest, *, resume_grace: float = 0.0) -> StreamRun:
+    """Start generating in a task of its own and return the run the response will read.
+    ``resume_grace``: how long the generation goes on without a reader."""
+    run = StreamRun(str(request.session.id), grace=resume_grace)
     RUNS[run.session_id] = run
     run.task = asyncio.get_running_loop().create_task(
         generate(run, request), name=f"stream-{request.session.id}"

@@ -203,11 +203,11 @@ async def _completion_chunks(run: StreamRun, model: str, include_usage: bool) ->
                 yield b"data: " + _dumps({"error": error}).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
     finally:
-        run.remove_reader(settings.EVI360_RESUME_GRACE)
+        run.remove_reader()
 
 
 async def _completion(run: StreamRun, model: str) -> JsonResponse:
-    answer = await collect(run, settings.EVI360_RESUME_GRACE)
+    answer = await collect(run)
     if answer.done is None:
         error = answer.error
         message = error.message if error else "The answer stopped."

@@ -254,7 +254,7 @@ class SessionEventsDoc(APIView):
         ],
         responses={
             (200, "text/event-stream"): _event_stream("The session's events."),
-            400: _error("`last_event_id` is not an event id."),
+            400: _error("`last_event_id` is not an event id (`invalid_last_event_id`)."),
             401: _error("No or invalid credentials."),
             404: _error("Not one of your sessions."),
             410: _error("The stream's events are no longer kept; its answer is in the sessions API."),

@@ -48,6 +48,7 @@ async def begin_stream(
     client_kind: str,
     received_at: float,
     history: Sequence[tuple[str, str]] | None = None,
+    resume_grace: float = 0.0,
 ) -> StreamRun:
     """Start a stream. ``history`` given (the OpenAI API sends its own) means no conversation is
     kept; otherwise the stream continues ``conversation_id`` (or starts a new conversation) and the
@@ -102,5 +103,6 @@ async def begin_stream(
     return generation.start(
         generation.StreamRequest(
             session=session, history=history, retrieval_query=retrieval_query, received_at=received_at
-        )
+        ),
+        resume_grace=resume_grace,
     )

@@ -84,10 +84,70 @@ async def test_another_users_or_unknown_session_is_404(small_kb, web, django_use
         assert response.status_code == 404 and response.json()["error"]["code"] == "not_found"
 
 
+async def test_last_event_id_as_a_query_parameter(small_kb, web, scripted_model):
+    scripted_model(["een ", "twee ", "drie ", "vier"])
+    created = await create(web, {"query": "tillen"})
+    full = parse_sse(await read(await web.get(created["events_url"])))
+    url = created["events_url"]
+    assert parse_sse(await read(await web.get(url, {"last_event_id": "1"}))) == full[2:]
+    # the header wins (EventSource sends it when it reconnects to a URL that has the parameter)
+    header = await web.get(url, {"last_event_id": "1"}, headers={"Last-Event-ID": "3"})
+    assert parse_sse(await read(header)) == full[4:]
+    assert parse_sse(await read(await web.get(url, headers={"Last-Event-ID": ""}))) == full
+    assert parse_sse(await read(await web.get(url, {"last_event_id": "99"}))) == []
+    for bad in ("-1", "x", "1.5", "\u0661", "\u00b2"):  # Arabic-Indic one, superscript two
+        response = await web.get(url, {"last_event_id": bad})
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_last_event_id"
+
+
+async def test_a_finished_session_replays_in_full_until_the_retention_ends(small_kb, web, scripted_model):
+    from streaming.eventlog import RUNS
+
+    scripted_model(["een ", "twee ", "drie"])
+    created = await create(web, {"query": "tillen"})
+    first = await read(await web.get(created["events_url"]))
+    run = RUNS[created["session_id"]]
+    await run.task
+    run.log.compact()  # what a finished log becomes after a while: replays byte for byte the same
+    assert await read(await web.get(created["events_url"])) == first
+    resumed = await read(await web.get(created["events_url"], headers={"Last-Event-ID": "1"}))
+    assert parse_sse(resumed) == parse_sse(first)[2:]
+    del RUNS[created["session_id"]]  # the retention has passed
+    response = await web.get(created["events_url"])
+    assert response.status_code == 410 and response.json()["error"]["code"] == "stream_ended"
+    detail = f"{CREATE}{created['session_id']}"
+    assert detail in response.json()["error"]["message"] and detail in response["Link"]
+    assert (await web.get(detail)).json()["answer"] == "een twee drie"
+
+
 async def test_a_session_that_is_not_running_is_410(web, user):
     session = await sync_to_async(log_session)(user, status="completed")
     response = await web.get(f"{CREATE}{session.id}/events")
     assert response.status_code == 410 and response.json()["error"]["code"] == "stream_ended"
+
+
+async def test_a_created_session_waits_for_its_reader_and_a_query_stream_does_not(
+    small_kb, web, scripted_model, settings, user, access_token
+):
+    from streaming.eventlog import RUNS
+
+    settings.EVI360_RESUME_GRACE = 0.3
+    gate = asyncio.Event()
+    scripted_model(["een ", "twee ", "drie"], before=gate.wait)
+    created = await create(web, {"query": "tillen"})
+    # EventSource reconnects: the generation goes on for the grace once its reader is gone
+    # (tests/streaming/test_eventlog.py: what the grace does; the browser test: a real reconnect).
+    assert RUNS[created["session_id"]].grace == 0.3
+    response = await web.post(
+        "/api/v1/stream/query",
+        {"query": "tillen"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {access_token(user)}"},
+    )
+    assert response.status_code == 200
+    query_session = await StreamSession.objects.aget(client_kind=ClientKind.API)
+    assert RUNS[str(query_session.id)].grace == 0  # its client holds it in this very response
+    gate.set()
 
 
 async def test_events_need_authentication_and_get(async_client, web, user):

@@ -34,9 +34,9 @@ async def test_the_last_reader_leaving_cancels_the_generation_after_the_grace():
         await asyncio.sleep(10)
 
     for grace in (0, 0.05):
-        run = StreamRun("s")
+        run = StreamRun("s", grace=grace)
         run.task = asyncio.create_task(generation())
-        body = stream_response(run, preamble=b"retry: 1\n\n", keep_alive=10, grace=grace)
+        body = stream_response(run, preamble=b"retry: 1\n\n", keep_alive=10)
         assert await anext(body) == b"retry: 1\n\n"
         await body.aclose()  # what Django does when the client disconnects
         await asyncio.sleep(grace + 0.05)
@@ -44,12 +44,12 @@ async def test_the_last_reader_leaving_cancels_the_generation_after_the_grace():
 
 
 async def test_a_reader_returning_within_the_grace_keeps_the_generation():
-    run = StreamRun("s")
+    run = StreamRun("s", grace=0.1)
     run.task = asyncio.create_task(asyncio.sleep(10))
-    first = stream_response(run, preamble=b"", keep_alive=10, grace=0.1)
+    first = stream_response(run, preamble=b"", keep_alive=10)
     await anext(first)
     await first.aclose()
-    second = stream_response(run, preamble=b"", keep_alive=10, grace=0.1)
+    second = stream_response(run, preamble=b"", keep_alive=10)
     await anext(second)
     await asyncio.sleep(0.2)
     assert not run.task.done()

@@ -35,7 +35,7 @@ def citations_of(session) -> list[tuple[int, str, int]]:
 
 
 async def test_event_order_citations_before_their_tokens_and_done(small_kb, user, scripted_model, settings):
-    settings.EVI360_EVENT_LOG_RETENTION = 0
+    settings.EVI360_EVENT_RETENTION = 0
     scripted_model(["Til ", "niet meer dan 23 kg [", "1", "]. Bij lawaai [2][", "9] en [1] weer", "."])
     query = "tillen, 80 dB en beeldschermwerk"
     session = await new_session(user, query=query)
