@@ -271,6 +271,13 @@ EVI360_RESUME_GRACE = env_float("EVI360_RESUME_GRACE", 15.0, minimum=0)
 EVI360_FIRST_READER_TIMEOUT = env_float("EVI360_FIRST_READER_TIMEOUT", 10.0, minimum=0.1)
 # How long a finished stream's events stay readable (a late or reconnecting EventSource).
 EVI360_EVENT_RETENTION = env_float("EVI360_EVENT_RETENTION", 3600.0, minimum=0)
+# Where the streams' events live: "memory" (this process only) or "redis" (Redis Streams, so any
+# worker can serve any session's events). Redis whenever REDIS_URL is set, unless told otherwise.
+EVI360_EVENT_LOG = env_str("EVI360_EVENT_LOG", "redis" if REDIS_URL else "memory")
+if EVI360_EVENT_LOG not in ("memory", "redis"):
+    raise ImproperlyConfigured(f"EVI360_EVENT_LOG={EVI360_EVENT_LOG!r}: use 'memory' or 'redis'")
+if EVI360_EVENT_LOG == "redis" and not REDIS_URL:
+    raise ImproperlyConfigured("EVI360_EVENT_LOG=redis needs REDIS_URL")
 # How many earlier (question, answer) turns the model sees, newest first.
 EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
 # On SIGTERM a worker starts no new streams and gives running ones this long to finish; the rest

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from citations.language import SUPPORTED
 from evi360.db import run_db
 from evi360.errors import error_response
 
+from . import redis_eventlog
 from .auth import Caller, authenticate, csrf_problem
 from .eventlog import RUNS, StreamRun, collect, stream_response
 from .generation import snippet
@@ -79,20 +81,30 @@ def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None
     return query, None if language == "auto" else language, conversation_id
 
 
-def sse_response(run: StreamRun, start: int = 0) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(
-        stream_response(
-            run,
-            start=start,
-            preamble=encode_retry(settings.EVI360_SSE_RETRY_MS),
-            keep_alive=settings.EVI360_SSE_KEEPALIVE,
-        ),
-        content_type="text/event-stream; charset=utf-8",
-    )
+SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
+
+
+def _sse_headers(response: StreamingHttpResponse) -> StreamingHttpResponse:
     # Proxies and compression middleware must pass every event on at once.
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+def sse_response(run: StreamRun, start: int = 0) -> StreamingHttpResponse:
+    body = stream_response(
+        run,
+        start=start,
+        preamble=encode_retry(settings.EVI360_SSE_RETRY_MS),
+        keep_alive=settings.EVI360_SSE_KEEPALIVE,
+    )
+    return _sse_headers(StreamingHttpResponse(body, content_type=SSE_CONTENT_TYPE))
+
+
+async def _remote_body(session_id: str, start: int) -> AsyncIterator[bytes]:
+    yield encode_retry(settings.EVI360_SSE_RETRY_MS)
+    async for chunk in redis_eventlog.read(session_id, start, keep_alive=settings.EVI360_SSE_KEEPALIVE):
+        yield chunk
 
 
 async def _caller_or_error(request: HttpRequest, *, check_csrf: bool) -> Caller | HttpResponse:
@@ -220,6 +232,11 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         )
     start = int(raw) + 1 if raw else 0
     run = RUNS.get(str(pk))
+    if run is None and redis_eventlog.enabled() and await redis_eventlog.has_events(str(pk)):
+        # Generated (or being generated) by another worker: read it from Redis.
+        return _sse_headers(
+            StreamingHttpResponse(_remote_body(str(pk), start), content_type=SSE_CONTENT_TYPE)
+        )
     if run is None:
         detail = reverse("session_detail", args=[pk])
         response = error_response(
@@ -244,9 +261,10 @@ async def session_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if isinstance(owned, HttpResponse):
         return owned
     run = RUNS.get(str(pk))
-    if run is None or run.task is None or run.task.done():
+    if run is not None and run.task is not None and not run.task.done():
+        run.task.cancel()
+    elif not (run is None and redis_eventlog.enabled() and await redis_eventlog.request_cancel(str(pk))):
         return error_response(409, "not_running", f"This stream is not running (status: {owned.status}).")
-    run.task.cancel()
     return JsonResponse({"session_id": str(pk), "status": "cancelling"}, status=202)
 
 

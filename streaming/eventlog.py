@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import itertools
 from array import array
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from .sse import KEEP_ALIVE, CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent
@@ -54,6 +54,14 @@ class EventLog:
     def close(self) -> None:
         self.closed = True
         self._wake()
+
+    async def wait(self, position: int, at_most: float | None = None) -> None:
+        """Until there are more than ``position`` events or the log is closed (or ``at_most``
+        seconds have passed)."""
+        if len(self.events) > position or self.closed:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._appended.wait(), at_most)
 
     def _wake(self) -> None:
         self._appended.set()
@@ -111,17 +119,37 @@ class StreamRun:
     log: EventLog = field(default_factory=EventLog)
     task: asyncio.Task[None] | None = None
     readers: int = 0
+    # With the Redis event log: the task copying the log to Redis, and how many readers other
+    # workers have (they count too before the generation is cancelled for lack of readers).
+    mirror: asyncio.Task[None] | None = None
+    remote_readers: Callable[[], Awaitable[int]] | None = None
     _cancel_handle: asyncio.TimerHandle | None = None
 
     def expect_reader(self, timeout: float) -> None:
         """Cancel the generation unless a reader arrives within ``timeout`` seconds (a web page
         that created a session and then never opened its EventSource)."""
         if self.readers == 0 and self.task is not None:
-            self._cancel_handle = asyncio.get_running_loop().call_later(timeout, self._cancel_if_unread)
+            self._arm(timeout)
 
-    def _cancel_if_unread(self) -> None:
-        if self.readers == 0 and self.task is not None:
+    def _arm(self, delay: float) -> None:
+        self._cancel_handle = asyncio.get_running_loop().call_later(delay, self._cancel_if_unread, delay)
+
+    def _cancel_if_unread(self, delay: float) -> None:
+        self._cancel_handle = None
+        if self.readers > 0 or self.task is None or self.task.done():
+            return
+        if self.remote_readers is None:
             self.task.cancel()
+            return
+
+        async def check(task: asyncio.Task[None], count: Callable[[], Awaitable[int]]) -> None:
+            if await count() > 0:
+                if self.readers == 0 and not task.done() and self._cancel_handle is None:
+                    self._arm(delay)  # read elsewhere: look again later
+            elif self.readers == 0:
+                task.cancel()
+
+        asyncio.get_running_loop().create_task(check(self.task, self.remote_readers))
 
     def add_reader(self) -> None:
         self.readers += 1
@@ -136,7 +164,7 @@ class StreamRun:
         if self.grace <= 0:
             self.task.cancel()
         else:
-            self._cancel_handle = asyncio.get_running_loop().call_later(self.grace, self.task.cancel)
+            self._arm(self.grace)
 
 
 @dataclass

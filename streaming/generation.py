@@ -20,7 +20,7 @@ from pydantic_ai.models import Model
 
 from evi360.db import run_db
 
-from . import agent, metrics, services, shutdown
+from . import agent, metrics, redis_eventlog, services, shutdown
 from .eventlog import RUNS, StreamRun, retire
 from .markers import MarkerGate, markers_in
 from .models import Status, StreamSession
@@ -205,4 +205,6 @@ def start(request: StreamRequest, *, resume_grace: float = 0.0) -> StreamRun:
     run.task = asyncio.get_running_loop().create_task(
         generate(run, request), name=f"stream-{request.session.id}"
     )
+    if redis_eventlog.enabled():
+        redis_eventlog.attach(run)
     return run
