@@ -1,5 +1,6 @@
 """The production-like setup (`make cluster`): two daphne workers behind nginx, sharing
-PostgreSQL and Redis. Runs when REDIS_URL and a PostgreSQL DATABASE_URL are set (CI's second
+PostgreSQL and Redis; a stream started on each worker is resumed on the other, and stopped from
+the other. Runs when REDIS_URL and a PostgreSQL DATABASE_URL are set (CI's second
 run) and nginx is installed; it uses a database and a Redis database of its own."""
 
 from __future__ import annotations
@@ -138,3 +139,54 @@ def test_nginx_passes_each_event_on_at_once(cluster):
                 status_at_first_token = session.json()["status"]
     assert status_at_first_token == "streaming"
     assert kinds[-1] == "done" and kinds.count("token") > 5
+
+
+@pytest.mark.parametrize("order", ["first-then-second", "second-then-first"])
+def test_a_stream_started_on_one_worker_resumes_on_the_other(cluster, order):
+    one, other = cluster.workers if order == "first-then-second" else cluster.workers[::-1]
+    headers = {"Authorization": f"Bearer {cluster.token()}"}
+    created = httpx.post(
+        f"{one}/api/v1/stream/sessions/", json={"query": "Hoe zwaar mag ik tillen?"}, headers=headers
+    )
+    assert created.status_code == 201
+    url = created.json()["events_url"]
+    # Read a few events where it started, then the connection drops.
+    seen = []
+    with httpx.stream("GET", f"{one}{url}", headers=headers) as response:
+        for kind, data in events(response):
+            seen.append((kind, data))
+            if len(seen) == 5:
+                break
+    # EventSource reconnects with Last-Event-ID, and reaches the other worker.
+    with httpx.stream("GET", f"{other}{url}", headers={**headers, "Last-Event-ID": "4"}) as response:
+        assert response.status_code == 200
+        rest = list(events(response))
+    assert rest[-1][0] == "done"
+    # The same events as a reader that read it whole on either worker.
+    for base in (one, other, cluster.base):
+        whole = httpx.get(f"{base}{url}", headers=headers, timeout=30)
+        assert list(events(whole)) == seen + rest
+
+
+def test_delete_on_the_other_worker_stops_the_stream(cluster):
+    one, other = cluster.workers
+    headers = {"Authorization": f"Bearer {cluster.token()}"}
+    created = httpx.post(
+        f"{one}/api/v1/stream/sessions/", json={"query": "Hoe zwaar mag ik tillen?"}, headers=headers
+    )
+    session_url = f"/api/v1/stream/sessions/{created.json()['session_id']}"
+    with httpx.stream("GET", f"{other}{created.json()['events_url']}", headers=headers) as response:
+        kinds = []
+        for kind, _ in events(response):
+            kinds.append(kind)
+            if kinds.count("token") == 3:
+                stop = httpx.delete(f"{other}{session_url}", headers=headers)
+                assert stop.status_code == 202
+    assert "done" not in kinds  # it ended early
+    for _ in range(100):
+        status = httpx.get(f"{cluster.base}{session_url}", headers=headers).json()["status"]
+        if status != "streaming":
+            break
+        time.sleep(0.1)
+    assert status == "cancelled"
+    assert httpx.delete(f"{one}{session_url}", headers=headers).status_code == 409
