@@ -80,3 +80,24 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
     options = django_settings.DATABASES["default"]["OPTIONS"]
     assert "journal_mode=WAL" in options["init_command"]
     assert options["timeout"] > 0 and options["transaction_mode"] == "IMMEDIATE"
+
+
+def test_the_event_log_backend_follows_redis_and_refuses_nonsense():
+    check = "import evi360.settings as s; print(s.EVI360_EVENT_LOG)"
+
+    def backend(**env: str) -> subprocess.CompletedProcess:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "REDIS_URL"))}
+        return subprocess.run(
+            [sys.executable, "-c", check],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            cwd=django_settings.BASE_DIR,
+            timeout=60,
+        )
+
+    assert backend().stdout.strip() == "memory"
+    assert backend(REDIS_URL="redis://localhost:6379/0").stdout.strip() == "redis"
+    assert backend(REDIS_URL="redis://localhost:6379/0", EVI360_EVENT_LOG="memory").stdout.strip() == "memory"
+    assert "EVI360_EVENT_LOG='redsi'" in backend(EVI360_EVENT_LOG="redsi").stderr
+    assert "needs REDIS_URL" in backend(EVI360_EVENT_LOG="redis").stderr
