@@ -10,7 +10,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evi360.settings")
 # sync middleware in the request path; a proxy in front may serve `collectstatic`'s copy instead.
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-application = ASGIStaticFilesHandler(get_asgi_application())
+_django = ASGIStaticFilesHandler(get_asgi_application())
+
+
+async def application(scope, receive, send):  # type: ignore[no-untyped-def]
+    # With the Redis event log every worker listens for cancellations and looks for dead
+    # workers' sessions; both start with the worker's first request (they need its event loop).
+    if _redis_log:
+        redis_eventlog.ensure_listener()
+    await _django(scope, receive, send)
+
 
 # Load the language models now, not during the first request (about half a second).
 from citations.language import warm_up  # noqa: E402
@@ -51,3 +60,7 @@ from django.conf import settings  # noqa: E402
 from streaming import shutdown  # noqa: E402
 
 shutdown.install(settings.EVI360_SHUTDOWN_GRACE)
+
+from streaming import redis_eventlog  # noqa: E402
+
+_redis_log = redis_eventlog.enabled()

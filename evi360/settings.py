@@ -278,6 +278,9 @@ if EVI360_EVENT_LOG not in ("memory", "redis"):
     raise ImproperlyConfigured(f"EVI360_EVENT_LOG={EVI360_EVENT_LOG!r}: use 'memory' or 'redis'")
 if EVI360_EVENT_LOG == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("EVI360_EVENT_LOG=redis needs REDIS_URL")
+# With the Redis event log: how often each worker looks for sessions whose worker died (killed,
+# crashed) to mark them interrupted; such a session is noticed within about three intervals.
+EVI360_ORPHAN_CHECK_INTERVAL = env_float("EVI360_ORPHAN_CHECK_INTERVAL", 10.0, minimum=0.1)
 # How many earlier (question, answer) turns the model sees, newest first.
 EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
 # On SIGTERM a worker starts no new streams and gives running ones this long to finish; the rest

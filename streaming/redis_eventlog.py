@@ -8,7 +8,8 @@ the id after the last event it has. A final ``end`` entry tells readers the log 
 Streams are capped (``MAXLEN``) and expire ``EVI360_EVENT_RETENTION`` after their last write.
 
 Across workers also: ``evi360:live:<session>`` exists while the generation runs (refreshed by the
-mirror), readers on other workers register in ``evi360:readers:<session>`` (so the generating
+mirror; sessions still ``streaming`` without it are a dead worker's, marked ``interrupted`` by any
+other worker), readers on other workers register in ``evi360:readers:<session>`` (so the generating
 worker does not cancel for lack of readers), and ``DELETE`` on any worker publishes the session on
 ``evi360:cancel``, which every worker listens to.
 
@@ -29,9 +30,11 @@ import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from .eventlog import KEEP_ALIVE, RUNS, StreamRun
@@ -42,7 +45,6 @@ logger = logging.getLogger(__name__)
 # Far above any answer (a 10,000-token answer is ~10,000 events): a bound, never a trim.
 MAX_EVENTS = 100_000
 BOUND = {"maxlen": MAX_EVENTS, "approximate": True}
-LIVE_TTL = 30  # seconds; the mirror refreshes it every LIVE_TTL / 3
 READER_TTL = 60.0  # a remote reader re-registers at least every keep-alive interval
 CANCEL_CHANNEL = "evi360:cancel"
 # How long a reader keeps trying to reach Redis before it gives up with an error event.
@@ -60,6 +62,11 @@ def events_key(session_id: str) -> str:
     return f"evi360:events:{session_id}"
 
 
+def live_ttl() -> float:
+    """How long a generating worker's live key lasts unless refreshed (every third of it)."""
+    return 2 * settings.EVI360_ORPHAN_CHECK_INTERVAL
+
+
 def live_key(session_id: str) -> str:
     return f"evi360:live:{session_id}"
 
@@ -75,6 +82,10 @@ def entry_id(seq: int) -> str:
 # One client per event loop (a process has one; the tests have one per test).
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 _listeners: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+    weakref.WeakKeyDictionary()
+)
+_subscribed: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = weakref.WeakKeyDictionary()
+_sweepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -111,10 +122,17 @@ async def mirror(run: StreamRun, retention: float) -> None:
     redis = client()
     key, live = events_key(run.session_id), live_key(run.session_id)
     events = run.log.events  # the list itself: compact() replaces the log's, not this one
+    subscribed = _subscribed.get(asyncio.get_running_loop())
+    if subscribed is not None:
+        # Announce the run (live key) only once this process hears cancellations: a DELETE on
+        # another worker must not be lost (the first stream of a process only).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscribed.wait(), 2)
     written = 0
     failures = 0
     refreshed = 0.0
     expire = max(1, int(retention))
+    ttl = live_ttl()
     while True:
         try:
             if failures:
@@ -125,7 +143,7 @@ async def mirror(run: StreamRun, retention: float) -> None:
             now = time.monotonic()
             pending = len(events)
             closed = run.log.closed
-            if written < pending or closed or now - refreshed > LIVE_TTL / 3:
+            if written < pending or closed or now - refreshed > ttl / 3:
                 async with redis.pipeline(transaction=False) as pipe:
                     for seq in range(written, pending):
                         pipe.xadd(
@@ -137,13 +155,13 @@ async def mirror(run: StreamRun, retention: float) -> None:
                         )
                         pipe.delete(live)
                     else:
-                        pipe.set(live, WORKER, ex=LIVE_TTL)
+                        pipe.set(live, WORKER, px=int(ttl * 1000))
                     pipe.expire(key, expire)
                     await pipe.execute()
                 written, failures, refreshed = pending, 0, now
                 if closed:
                     return
-            await run.log.wait(written, at_most=LIVE_TTL / 3)
+            await run.log.wait(written, at_most=ttl / 3)
         except RedisError as exc:
             failures += 1
             if failures == 1 or failures % 20 == 0:
@@ -171,12 +189,13 @@ async def request_cancel(session_id: str) -> bool:
     return True
 
 
-async def _listen() -> None:
+async def _listen(subscribed: asyncio.Event) -> None:
     backoff = 0.1
     while True:
         try:
             async with client().pubsub() as pubsub:
                 await pubsub.subscribe(CANCEL_CHANNEL)
+                subscribed.set()
                 backoff = 0.1
                 async for message in pubsub.listen():
                     if message.get("type") != "message":
@@ -190,12 +209,48 @@ async def _listen() -> None:
             backoff = min(backoff * 2, 5.0)
 
 
+async def _sweep(interval: float) -> None:
+    """Mark ``interrupted`` the sessions no worker generates any more: still ``streaming`` in the
+    database, but nobody keeps their live key, at two looks in a row (a Redis restart loses the
+    keys of running streams too, until their workers write them again)."""
+    from evi360.db import run_db
+
+    from . import selectors, services
+
+    suspects: set[str] = set()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            ids = await run_db(selectors.streaming_session_ids, timedelta(seconds=interval))
+            ids = [i for i in ids if i not in RUNS]
+            alive = []
+            if ids:
+                async with client().pipeline(transaction=False) as pipe:
+                    for session_id in ids:
+                        pipe.exists(live_key(session_id))
+                    alive = await pipe.execute()
+            orphans = {i for i, exists in zip(ids, alive, strict=True) if not exists}
+            confirmed, suspects = orphans & suspects, orphans - suspects
+            if confirmed and (count := await run_db(services.mark_orphaned, confirmed)):
+                logger.warning("%d stream session(s) of a dead worker marked interrupted", count)
+        except (RedisError, DatabaseError) as exc:
+            logger.warning("looking for interrupted streams failed: %s", exc)
+            suspects = set()
+
+
 def ensure_listener() -> None:
-    """Listen for cancellations from other workers (once per process)."""
+    """Listen for cancellations from other workers, and look for dead workers' sessions (once
+    per process)."""
     loop = asyncio.get_running_loop()
     task = _listeners.get(loop)
     if task is None or task.done():
-        _listeners[loop] = loop.create_task(_listen(), name="evi360-cancel-listener")
+        _subscribed[loop] = asyncio.Event()
+        _listeners[loop] = loop.create_task(_listen(_subscribed[loop]), name="evi360-cancel-listener")
+    sweeper = _sweepers.get(loop)
+    if sweeper is None or sweeper.done():
+        _sweepers[loop] = loop.create_task(
+            _sweep(settings.EVI360_ORPHAN_CHECK_INTERVAL), name="evi360-orphan-sweeper"
+        )
 
 
 def attach(run: StreamRun) -> None:

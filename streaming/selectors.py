@@ -19,6 +19,15 @@ from django.utils import timezone
 from .models import Status, StreamSession
 
 
+def streaming_session_ids(older_than: timedelta) -> list[str]:
+    """Sessions still ``streaming`` that started more than ``older_than`` ago."""
+    cutoff = timezone.now() - older_than
+    ids = StreamSession.objects.filter(status=Status.STREAMING, created_at__lt=cutoff).values_list(
+        "id", flat=True
+    )
+    return [str(i) for i in ids]
+
+
 def conversation_history(conversation_id: object, limit: int) -> list[tuple[str, str]]:
     """The newest ``limit`` completed turns of a conversation, oldest first, as (question,
     answer). Cancelled, failed and running turns are shown to the user but never replayed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -125,6 +126,17 @@ def record_outcome(session_id: uuid.UUID, outcome: Outcome) -> None:
             )
             for marker, chunk, offset in outcome.citations
         )
+
+
+def mark_orphaned(session_ids: Iterable[str]) -> int:
+    """Sessions whose worker is gone (no worker generates them any more): ``interrupted``, if
+    they are still ``streaming``. Returns how many."""
+    return StreamSession.objects.filter(pk__in=list(session_ids), status=Status.STREAMING).update(
+        status=Status.INTERRUPTED,
+        error_code="interrupted",
+        error_message="The server stopped while this answer was streaming.",
+        finished_at=timezone.now(),
+    )
 
 
 def mark_interrupted(older_than: timedelta) -> int:
