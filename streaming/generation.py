@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from pydantic_ai.models import Model
 
@@ -161,13 +162,47 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
         try:
             # Written before the terminal event, so a client that has seen `done` finds the row
             # final. Shielded: a cancelled stream is recorded even if cancelled again meanwhile.
-            await asyncio.shield(run_db(services.record_outcome, session.id, outcome))
+            if not await asyncio.shield(_record(session.id, outcome)):
+                # The database is away: the client gets its terminal event now, the outcome is
+                # written as soon as the database is back.
+                _keep_trying(session.id, outcome)
         finally:
             report(session, outcome)
             if status is not Status.CANCELLED:
                 emit(terminal)
             run.log.close()
             retire(run, settings.EVI360_EVENT_RETENTION)
+
+
+# Seconds between attempts to write an outcome the database refused (about 20 minutes in all).
+RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60, *(120,) * 9)
+_retrying: set[asyncio.Task[None]] = set()
+
+
+async def _record(session_id: object, outcome: services.Outcome) -> bool:
+    try:
+        await run_db(services.record_outcome, session_id, outcome)
+    except DatabaseError as exc:
+        logger.warning("stream %s: could not record its outcome yet (%s); retrying", session_id, exc)
+        return False
+    return True
+
+
+def _keep_trying(session_id: object, outcome: services.Outcome) -> None:
+    async def retry() -> None:
+        for delay in RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                await run_db(services.record_outcome, session_id, outcome)
+            except DatabaseError:
+                continue
+            logger.warning("stream %s: outcome recorded after the database came back", session_id)
+            return
+        logger.error("stream %s: outcome %s lost: the database stayed away", session_id, outcome.status)
+
+    task = asyncio.get_running_loop().create_task(retry(), name=f"record-{session_id}")
+    _retrying.add(task)
+    task.add_done_callback(_retrying.discard)
 
 
 def report(session: StreamSession, outcome: services.Outcome) -> None:

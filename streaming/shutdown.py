@@ -57,6 +57,10 @@ async def drain(grace: float) -> int:
         await asyncio.wait([task for _, task in left], timeout=10)
         # The responses still have to write the final events to their sockets.
         await asyncio.sleep(0.2)
+    from .generation import _retrying
+
+    if _retrying:  # outcomes waiting for the database: a last chance to write them
+        await asyncio.wait(list(_retrying), timeout=5)
     logger.warning("shutting down: %d stream(s) interrupted", len(left))
     return len(left)
 

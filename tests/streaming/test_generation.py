@@ -150,3 +150,33 @@ async def test_no_sources_still_streams_an_answer(db, user, scripted_model):
     events = await run_to_end(session)
     assert "citation" not in [e[1] for e in events]
     assert events[-1][2]["citations"] == []
+
+
+async def test_an_outcome_the_database_refuses_is_written_when_it_is_back(
+    small_kb, user, scripted_model, monkeypatch
+):
+    from django.db import OperationalError
+
+    from streaming import services
+
+    real = services.record_outcome
+    attempts = []
+
+    def flaky(session_id, outcome):
+        attempts.append(outcome.status)
+        if len(attempts) <= 3:  # PostgreSQL restarting
+            raise OperationalError("server closed the connection unexpectedly")
+        real(session_id, outcome)
+
+    monkeypatch.setattr(services, "record_outcome", flaky)
+    monkeypatch.setattr(generation, "RETRY_DELAYS", (0.01,) * 5)
+    scripted_model(["Til ", "niet ", "te zwaar."])
+    session = await new_session(user)
+    events = await run_to_end(session)
+    assert events[-1][1] == "done"  # the client is not kept waiting for the database
+    async with asyncio.timeout(10):
+        while generation._retrying:
+            await asyncio.wait(list(generation._retrying))
+    assert len(attempts) == 4
+    row = await reload(session)
+    assert row.status == Status.COMPLETED and row.answer == "Til niet te zwaar."
