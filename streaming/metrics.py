@@ -7,8 +7,11 @@ them (prometheus-client's multiprocess mode): every process writes its samples t
 
 from __future__ import annotations
 
+import functools
 import os
 
+import redis
+from django.conf import settings
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import (
     CollectorRegistry,
@@ -51,5 +54,28 @@ def exposition() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
-    return generate_latest(DEFAULT_REGISTRY)
+        text = generate_latest(registry)
+    else:
+        text = generate_latest(DEFAULT_REGISTRY)
+    return text + _cluster_active()
+
+
+@functools.cache
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
+
+
+def _cluster_active() -> bytes:
+    """Streams running on every worker of every host: the live keys of the Redis event log
+    (a dead worker's expire), so one scrape shows the whole deployment."""
+    if settings.EVI360_EVENT_LOG != "redis":
+        return b""
+    try:
+        count = sum(1 for _ in _redis(settings.REDIS_URL).scan_iter(match="evi360:live:*", count=1000))
+    except redis.RedisError:
+        return b""
+    return (
+        b"# HELP evi360_streams_active_cluster Streams running now on all workers (Redis event log)\n"
+        b"# TYPE evi360_streams_active_cluster gauge\n"
+        b"evi360_streams_active_cluster " + str(count).encode() + b"\n"
+    )

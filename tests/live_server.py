@@ -50,8 +50,19 @@ class LiveServer:
         return response.json()["access"]
 
 
+COMMANDS = {
+    "daphne": lambda port: [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, APP],
+    "uvicorn": lambda port: [
+        *(sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", port),
+        *("--lifespan", "off", "--no-access-log"),
+    ],
+}
+APP = "evi360.asgi:application"
+
+
 @contextmanager
-def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
+def live_server(workdir: Path, *, asgi_server: str = "daphne", **settings: str) -> Iterator[LiveServer]:
+    """The app served by ``asgi_server`` ("daphne", as deployed, or "uvicorn" to compare)."""
     env = {
         **{
             k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "ANTHROPIC_"))
@@ -71,7 +82,7 @@ def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
     server.base = f"http://127.0.0.1:{port}"
     with open(workdir / "daphne.log", "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "evi360.asgi:application"],
+            COMMANDS[asgi_server](str(port)),
             env=env,
             cwd=ROOT,
             stdout=log,

@@ -235,3 +235,12 @@ async def test_redis_gone_for_good_ends_the_reader_with_a_retryable_error(
     # The answer's own outcome does not depend on Redis: it is in the database.
     assert (await StreamSession.objects.aget(pk=session.pk)).status == Status.CANCELLED
     run.mirror.cancel()
+
+
+def test_metrics_count_the_streams_running_on_every_worker(redis_log, client, settings):
+    settings.EVI360_METRICS_TOKEN = "scrape"
+    server = redis.Redis.from_url(TEST_DB)
+    for session_id in ("a", "b", "c"):  # running here or on other workers, other hosts
+        server.set(f"evi360:live:{session_id}", "host:1", ex=30)
+    body = client.get("/metrics", headers={"Authorization": "Bearer scrape"}).content.decode()
+    assert "evi360_streams_active_cluster 3" in body.splitlines()
