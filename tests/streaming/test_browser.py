@@ -93,6 +93,8 @@ def logged_in(browser, server, locale: str = "en-GB") -> Page:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=question]")
+    # The page's script is deferred: until it has run, Enter in the question box is a new line.
+    page.wait_for_function("() => window.evi360 !== undefined")
     return page
 
 
