@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/ttft.py
+	$(BIN)/python bench/servers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
