@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench browser-deps nginx-deps cluster clean
+.PHONY: run test install lint bench bench-data browser-deps nginx-deps cluster clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,11 +68,16 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The streaming benchmark against the FastAPI baseline (docs/performance.md), then streams per
+# core under daphne and uvicorn. `make bench-data` measures retrieval and the dashboard queries.
 bench: install
+	$(BIN)/python bench/suite.py
+	$(BIN)/python bench/servers.py
+
+bench-data: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/ttft.py
-	$(BIN)/python bench/servers.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,293 @@
+"""The streaming benchmark: our app (daphne, as deployed) against the baseline users would
+otherwise write (bench/baseline_fastapi.py), the same scripted model behind both
+(bench/scripted_model.py), real servers on loopback. Prints a table with ratios (ours / baseline,
+lower is better) and writes it to bench/results/latest.json.
+
+    .venv/bin/python bench/suite.py [--concurrency 1 50 200] [--quick]
+
+- TTFT overhead: first token received minus the model's own first-token delay (50 ms), and the
+  gap between tokens (the model's is 20 ms), at each concurrency; 60-token answers. Ours runs with
+  JWT, rate limiting, retrieval and the stream log, as in production.
+- Server CPU per token, zero-delay model, 2,000-token answers (relay cost: the server's CPU time
+  from psutil, divided by tokens); the model library's own share measured in-process.
+- Long answers (2,000 and 10,000 tokens, zero delay): time to stream end to end and peak RSS.
+- Memory: server RSS after 50 and after 1,000 consecutive streams.
+
+The load generator runs in this process and shares the machine's cores with the servers. A
+benchmark reports figures; it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live_server import free_port, live_server  # noqa: E402
+
+QUESTION = "Hoe zwaar mag ik tillen?"
+FIRST_MS, GAP_MS, TOKENS = 50.0, 20.0, 60
+
+
+@dataclass
+class Server:
+    name: str
+    url: str  # the streaming endpoint
+    headers: dict[str, str]
+    pid: int
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else float("nan")
+
+
+@contextlib.contextmanager
+def ours(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
+    workdir = Path(tempfile.mkdtemp(prefix="evi360-suite-"))
+    with live_server(
+        workdir,
+        EVI360_MODEL="python:bench.scripted_model:model",
+        BENCH_TOKENS=str(tokens),
+        BENCH_FIRST_MS=str(first_ms),
+        BENCH_GAP_MS=str(gap_ms),
+        EVI360_RATE_LIMIT="1000000/m",
+        EVI360_MAX_CONCURRENT_STREAMS="100000",
+        EVI360_STREAM_TIMEOUT="600",
+        LOG_LEVEL="WARNING",
+    ) as server:
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        yield Server("ours", f"{server.base}/api/v1/stream/query", headers, server.process.pid)
+
+
+@contextlib.contextmanager
+def baseline(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "BENCH_TOKENS": str(tokens),
+        "BENCH_FIRST_MS": str(first_ms),
+        "BENCH_GAP_MS": str(gap_ms),
+    }
+    command = [sys.executable, "-m", "uvicorn", "bench.baseline_fastapi:app", "--port", str(port)]
+    process = subprocess.Popen([*command, "--no-access-log", "--log-level", "warning"], env=env, cwd=ROOT)
+    try:
+        for _ in range(300):
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(f"http://127.0.0.1:{port}/docs", timeout=1)
+                break
+            time.sleep(0.1)
+        yield Server("baseline", f"http://127.0.0.1:{port}/stream", {}, process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def one_stream(client: httpx.AsyncClient, server: Server) -> tuple[float, list[float], int]:
+    """(seconds to the first token, gaps between tokens, tokens)."""
+    arrivals: list[float] = []
+    started = time.perf_counter()
+    async with client.stream(
+        "POST", server.url, json={"query": QUESTION}, headers=server.headers
+    ) as response:
+        response.raise_for_status()
+        async for line in response.aiter_lines():
+            if line == "event: token":
+                arrivals.append(time.perf_counter())
+    return arrivals[0] - started, [b - a for a, b in itertools.pairwise(arrivals)], len(arrivals)
+
+
+def cpu(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        for _ in range(3):
+            await one_stream(client, server)  # warm-up
+        before = cpu(server.pid)
+        results = []
+        for _ in range(rounds):
+            results += await asyncio.gather(*(one_stream(client, server) for _ in range(concurrency)))
+        used = cpu(server.pid) - before
+    overhead = [(r[0] * 1000) - FIRST_MS for r in results]
+    gaps = [g * 1000 for r in results for g in r[1]]
+    return {
+        "ttft_overhead_p50_ms": percentile(overhead, 50),
+        "ttft_overhead_p95_ms": percentile(overhead, 95),
+        "ttft_overhead_p99_ms": percentile(overhead, 99),
+        "gap_p50_ms": percentile(gaps, 50),
+        "gap_p99_ms": percentile(gaps, 99),
+        "cpu_ms_per_stream": used / len(results) * 1000,
+    }
+
+
+async def sequential(server: Server, count: int) -> dict[str, float]:
+    """``count`` streams one after another: wall time, server CPU, peak RSS meanwhile."""
+    process = psutil.Process(server.pid)
+    peak = process.memory_info().rss
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.02):
+            peak = max(peak, process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    async with httpx.AsyncClient(timeout=600) as client:
+        await one_stream(client, server)
+        before, started, tokens = cpu(server.pid), time.perf_counter(), 0
+        sampler.start()
+        for _ in range(count):
+            tokens += (await one_stream(client, server))[2]
+        wall = time.perf_counter() - started
+        used = cpu(server.pid) - before
+    stop.set()
+    sampler.join()
+    return {
+        "seconds_per_stream": wall / count,
+        "cpu_us_per_token": used / tokens * 1e6,
+        "peak_rss_mib": peak / 2**20,
+        "rss_mib": process.memory_info().rss / 2**20,
+    }
+
+
+async def rss_after(server: Server, counts: tuple[int, ...]) -> dict[str, float]:
+    process = psutil.Process(server.pid)
+    result, done = {}, 0
+    async with httpx.AsyncClient(timeout=60) as client:
+        for count in counts:
+            while done < count:
+                await asyncio.gather(*(one_stream(client, server) for _ in range(10)))
+                done += 10
+            result[f"rss_after_{count}_mib"] = process.memory_info().rss / 2**20
+    return result
+
+
+def library_cpu_per_token(tokens: int = 5000) -> float:
+    """CPU per token of Pydantic AI alone (agent.iter + node.stream) on the zero-delay model."""
+    os.environ.update(BENCH_TOKENS=str(tokens), BENCH_FIRST_MS="0", BENCH_GAP_MS="0")
+    from pydantic_ai import Agent
+
+    from bench.scripted_model import model
+
+    agent = Agent(model())
+
+    async def run() -> None:
+        async with agent.iter(QUESTION) as graph:
+            async for node in graph:
+                if Agent.is_model_request_node(node):
+                    async with node.stream(graph.ctx) as events:
+                        async for _ in events:
+                            pass
+
+    asyncio.run(run())
+    started = time.process_time()
+    asyncio.run(run())
+    return (time.process_time() - started) / tokens * 1e6
+
+
+def both(factory_args: tuple[int, float, float]) -> Iterator[Server]:
+    for factory in (ours, baseline):
+        with factory(*factory_args) as server:
+            yield server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50, 200])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and streams: a smoke run")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args()
+    started = time.monotonic()
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+
+    def record(section: str, name: str, values: dict[str, float]) -> None:
+        figures.setdefault(section, {}).setdefault(name, {}).update(values)
+
+    for server in both((TOKENS, FIRST_MS, GAP_MS)):
+        for concurrency in args.concurrency:
+            rounds = (5 if args.quick else 20) if concurrency == 1 else 1
+            print(f"  {server.name}: {concurrency} concurrent streams …", flush=True)
+            record(f"{concurrency} concurrent", server.name, asyncio.run(burst(server, concurrency, rounds)))
+    for tokens in (2000, 10000):
+        for server in both((tokens, 0, 0)):
+            print(f"  {server.name}: {tokens}-token answers …", flush=True)
+            record(
+                f"{tokens}-token answer", server.name, asyncio.run(sequential(server, 2 if args.quick else 3))
+            )
+    counts = (50, 200) if args.quick else (50, 1000)
+    for server in both((TOKENS, 0, 0)):
+        print(f"  {server.name}: {counts[-1]} streams for memory …", flush=True)
+        record("memory", server.name, asyncio.run(rss_after(server, counts)))
+    library = library_cpu_per_token()
+
+    print_table(figures, library)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "cpu": _cpu_model(),
+                    "python": platform.python_version(),
+                    "date": time.strftime("%Y-%m-%d"),
+                },
+                "library_cpu_us_per_token": library,
+                "figures": figures,
+                "seconds": round(time.monotonic() - started),
+            },
+            indent=2,
+        )
+    )
+    print(f"\n{round(time.monotonic() - started)} s; written to {args.out}")
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def print_table(figures: dict[str, dict[str, dict[str, float]]], library: float) -> None:
+    print(f"\n{'':28}{'ours':>12}{'baseline':>12}{'ratio':>8}")
+    for section, servers in figures.items():
+        print(section)
+        for key in servers["ours"]:
+            mine, theirs = servers["ours"][key], servers["baseline"].get(key, float("nan"))
+            ratio = mine / theirs if theirs and theirs > 0 and mine > 0 else float("nan")
+            print(f"  {key:26}{mine:12.1f}{theirs:12.1f}{ratio:8.2f}")
+    relay = figures["2000-token answer"]["ours"]["cpu_us_per_token"]
+    print(
+        f"relay cost: the model library (Pydantic AI + the scripted model) {library:.0f} µs CPU per token; "
+        f"our server in all {relay:.0f} µs, so ours ≈ {relay - library:.0f} µs per token"
+    )
+
+
+if __name__ == "__main__":
+    main()
