@@ -21,9 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
-import math
 import os
 import signal
 import subprocess
@@ -39,30 +37,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.suite import Server, one_stream, percentile  # noqa: E402
 from tests.live_server import free_port, live_server  # noqa: E402
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else float("nan")
-
-
-async def one_stream(client: httpx.AsyncClient, base: str, token: str) -> tuple[float, list[float]]:
-    """(seconds to the first token, gaps between token events in seconds)."""
-    started = time.perf_counter()
-    arrivals: list[float] = []
-    async with client.stream(
-        "POST",
-        f"{base}/api/v1/stream/query",
-        json={"query": "Hoe zwaar mag ik tillen?"},
-        headers={"Authorization": f"Bearer {token}"},
-    ) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line == "event: token":
-                arrivals.append(time.perf_counter())
-    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
-    return arrivals[0] - started, gaps
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -70,14 +46,15 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 
 async def level(base: str, token: str, concurrency: int, pids: list[int]) -> dict[str, float]:
+    server = Server("ours", f"{base}/api/v1/stream/query", {"Authorization": f"Bearer {token}"}, pids[0])
     limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         for _ in range(4):  # warm-up, reaching every worker of a cluster
-            await one_stream(client, base, token)
+            await one_stream(client, server)
         processes = [psutil.Process(pid) for pid in pids]
         cpu_before = cpu_seconds(processes)
         wall = time.perf_counter()
-        results = await asyncio.gather(*(one_stream(client, base, token) for _ in range(concurrency)))
+        results = await asyncio.gather(*(one_stream(client, server) for _ in range(concurrency)))
         wall = time.perf_counter() - wall
         cpu = cpu_seconds(processes) - cpu_before
     ttfts = [r[0] for r in results]

@@ -143,22 +143,24 @@ async def mirror(run: StreamRun, retention: float) -> None:
             now = time.monotonic()
             pending = len(events)
             closed = run.log.closed
-            if written < pending or closed or now - refreshed > ttl / 3:
+            # The live key and the expiry are renewed every third of the key's lifetime (and
+            # after a failure), not with every event: a token costs one XADD.
+            renew = bool(failures) or now - refreshed > ttl / 3
+            if written < pending or closed or renew:
                 async with redis.pipeline(transaction=False) as pipe:
                     for seq in range(written, pending):
-                        pipe.xadd(
-                            key, {"d": events[seq]}, id=entry_id(seq), maxlen=MAX_EVENTS, approximate=True
-                        )
+                        pipe.xadd(key, {"d": events[seq]}, id=entry_id(seq), **BOUND)
                     if closed:
-                        pipe.xadd(
-                            key, {"end": "1"}, id=entry_id(pending), maxlen=MAX_EVENTS, approximate=True
-                        )
+                        pipe.xadd(key, {"end": "1"}, id=entry_id(pending), **BOUND)
                         pipe.delete(live)
-                    else:
+                        pipe.expire(key, expire)
+                    elif renew:
                         pipe.set(live, WORKER, px=int(ttl * 1000))
-                    pipe.expire(key, expire)
+                        pipe.expire(key, expire)
                     await pipe.execute()
-                written, failures, refreshed = pending, 0, now
+                written, failures = pending, 0
+                if renew:
+                    refreshed = now
                 if closed:
                     return
             await run.log.wait(written, at_most=ttl / 3)

@@ -202,3 +202,19 @@ def parse_sse(raw: bytes) -> list[tuple[int, str, dict]]:
         fields = dict(line.split(": ", 1) for line in block.split("\n"))
         events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
     return events
+
+
+def redis_test_url(db: int) -> str | None:
+    """Redis database ``db`` on REDIS_URL's server (or 127.0.0.1:6379), if it answers."""
+    import os
+    from urllib.parse import urlsplit, urlunsplit
+
+    import redis
+
+    url = urlunsplit(
+        urlsplit(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379")._replace(path=f"/{db}")
+    )
+    try:
+        return url if redis.Redis.from_url(url, socket_connect_timeout=1).ping() else None
+    except redis.RedisError:
+        return None

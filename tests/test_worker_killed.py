@@ -5,30 +5,19 @@ session becomes `interrupted`, and the next question is answered."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 import redis
 
+from tests.conftest import redis_test_url
 from tests.live_server import live_server
 
-SERVER = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
-TEST_DB = urlunsplit(urlsplit(SERVER)._replace(path="/13"))
-
-
-def _answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-pytestmark = pytest.mark.skipif(not _answers(TEST_DB), reason=f"no Redis at {TEST_DB}")
+TEST_DB = redis_test_url(13)
+pytestmark = pytest.mark.skipif(TEST_DB is None, reason="no Redis at REDIS_URL's server or 127.0.0.1:6379")
 
 
 def test_a_killed_worker_s_stream_ends_cleanly_elsewhere(tmp_path):

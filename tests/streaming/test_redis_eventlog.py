@@ -12,19 +12,19 @@ import shutil
 import signal
 import subprocess
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import redis
 
 from streaming import generation, redis_eventlog
 from streaming.models import Status, StreamSession
-from tests.conftest import new_session, parse_sse
+from tests.conftest import new_session, parse_sse, redis_test_url
 from tests.live_server import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-SERVER = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379"
-TEST_DB = urlunsplit(urlsplit(SERVER)._replace(path="/14"))
+TEST_DB = redis_test_url(14)
+if TEST_DB is None:
+    pytest.skip("no Redis at REDIS_URL's server or 127.0.0.1:6379", allow_module_level=True)
 
 
 def _answers(url: str) -> bool:
@@ -32,10 +32,6 @@ def _answers(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
     except redis.RedisError:
         return False
-
-
-if not _answers(TEST_DB):
-    pytest.skip(f"no Redis at {TEST_DB}", allow_module_level=True)
 
 
 @pytest.fixture
