@@ -244,12 +244,14 @@ class SessionEventsDoc(APIView):
         parameters=[
             OpenApiParameter(
                 "Last-Event-ID",
-                int,
+                {"type": "integer", "minimum": 0},
                 OpenApiParameter.HEADER,
                 description="Resume after the event with this id.",
             ),
             OpenApiParameter(
-                "last_event_id", int, description="As the header, for clients that cannot set it."
+                "last_event_id",
+                {"type": "integer", "minimum": 0},
+                description="As the header, for clients that cannot set it.",
             ),
         ],
         responses={

@@ -59,8 +59,11 @@ async def drain(grace: float) -> int:
         await asyncio.sleep(0.2)
     from .generation import _retrying
 
-    if _retrying:  # outcomes waiting for the database: a last chance to write them
-        await asyncio.wait(list(_retrying), timeout=5)
+    # Outcomes waiting for the database, and the Redis copies of the last events (readers on
+    # other workers need the end of their stream): a last chance to write them.
+    writing = [*_retrying, *(run.mirror for run in RUNS.values() if run.mirror and not run.mirror.done())]
+    if writing:
+        await asyncio.wait(writing, timeout=5)
     logger.warning("shutting down: %d stream(s) interrupted", len(left))
     return len(left)
 
