@@ -73,6 +73,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/servers.py
+	$(BIN)/python bench/db_stress.py
 
 bench-data: install
 	$(BIN)/python bench/retrieval.py
