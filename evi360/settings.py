@@ -111,15 +111,17 @@ INSTALLED_APPS = [
 ]
 
 # No gzip middleware here: compression buffers Server-Sent Events.
+# Django's own middleware, subclassed to run on the event loop rather than in a thread per
+# hook (evi360/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "evi360.middleware.SecurityMiddleware",
+    "evi360.middleware.SessionMiddleware",
+    "evi360.middleware.LocaleMiddleware",
+    "evi360.middleware.CommonMiddleware",
+    "evi360.middleware.CsrfViewMiddleware",
+    "evi360.middleware.AuthenticationMiddleware",
+    "evi360.middleware.MessageMiddleware",
+    "evi360.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "evi360.urls"
