@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -156,6 +157,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": env_float("SQLITE_BUSY_TIMEOUT", 20.0, minimum=0),
     }
+    # Tests on a file too, not Django's default shared-cache in-memory database: that one locks
+    # whole tables and fails at once ("database table is locked") where a file waits its turn.
+    _db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"evi360-test-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}

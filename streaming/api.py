@@ -16,7 +16,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -35,6 +35,7 @@ from .auth import Caller, authenticate, csrf_problem
 from .eventlog import RUNS, StreamRun, collect, stream_response
 from .generation import snippet
 from .models import ClientKind, Conversation, Status, StreamCitation, StreamSession
+from .responses import EventStreamResponse
 from .sse import encode_retry, http_status
 from .starting import StreamRefused, begin_stream
 
@@ -81,24 +82,14 @@ def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None
     return query, None if language == "auto" else language, conversation_id
 
 
-SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
-
-
-def _sse_headers(response: StreamingHttpResponse) -> StreamingHttpResponse:
-    # Proxies and compression middleware must pass every event on at once.
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
-
-
-def sse_response(run: StreamRun, start: int = 0) -> StreamingHttpResponse:
+def sse_response(run: StreamRun, start: int = 0) -> EventStreamResponse:
     body = stream_response(
         run,
         start=start,
         preamble=encode_retry(settings.EVI360_SSE_RETRY_MS),
         keep_alive=settings.EVI360_SSE_KEEPALIVE,
     )
-    return _sse_headers(StreamingHttpResponse(body, content_type=SSE_CONTENT_TYPE))
+    return EventStreamResponse(body)
 
 
 async def _remote_body(session_id: str, start: int) -> AsyncIterator[bytes]:
@@ -234,9 +225,7 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     run = RUNS.get(str(pk))
     if run is None and redis_eventlog.enabled() and await redis_eventlog.has_events(str(pk)):
         # Generated (or being generated) by another worker: read it from Redis.
-        return _sse_headers(
-            StreamingHttpResponse(_remote_body(str(pk), start), content_type=SSE_CONTENT_TYPE)
-        )
+        return EventStreamResponse(_remote_body(str(pk), start))
     if run is None:
         detail = reverse("session_detail", args=[pk])
         response = error_response(

@@ -23,13 +23,15 @@ class EventLog:
     """Append-only list of events, encoded for SSE (``events``) and typed (``typed``, for
     endpoints that speak another wire format), with a wake-up for waiting readers."""
 
-    __slots__ = ("_appended", "_blob", "_ends", "closed", "events", "typed")
+    __slots__ = ("_blob", "_ends", "_waiters", "closed", "events", "typed")
 
     def __init__(self) -> None:
         self.events: list[bytes] = []
         self.typed: list[Event] = []
         self.closed = False
-        self._appended = asyncio.Event()
+        # One future per waiting reader, woken by the next append (a shared one would be
+        # cancelled for everyone when one reader's task is cancelled).
+        self._waiters: list[asyncio.Future[bool]] = []
         # After compact(): every event in one bytes object, and where each one ends.
         self._blob: bytes | None = None
         self._ends: array[int] | None = None
@@ -60,12 +62,30 @@ class EventLog:
         seconds have passed)."""
         if len(self.events) > position or self.closed:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._appended.wait(), at_most)
+        await self._next(at_most)
 
     def _wake(self) -> None:
-        self._appended.set()
-        self._appended = asyncio.Event()
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(True)
+
+    async def _next(self, at_most: float | None) -> bool:
+        """Until the next append or close (True), or ``at_most`` seconds (False). Per event on
+        the streaming path, so cheaper than ``asyncio.wait_for``, which makes a task per call."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._waiters.append(waiter)
+        timer = None if at_most is None else loop.call_later(at_most, _time_out, waiter)
+        try:
+            return await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if waiter.cancelled() or not waiter.done() or not waiter.result():
+                with contextlib.suppress(ValueError):  # still listed: timed out or cancelled
+                    self._waiters.remove(waiter)
 
     async def follow(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[Event | None]:
         """The typed events from index ``start`` on, as they are appended, until the log is
@@ -79,11 +99,8 @@ class EventLog:
                 position = end
             elif self.closed:
                 return
-            else:
-                try:
-                    await asyncio.wait_for(self._appended.wait(), keep_alive)
-                except TimeoutError:
-                    yield None
+            elif not await self._next(keep_alive):
+                yield None
 
     async def read(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[bytes]:
         """Events from index ``start`` on, as they are appended, until the log is closed.
@@ -101,12 +118,13 @@ class EventLog:
                 position = end
             elif self.closed:
                 return
-            else:
-                appended = self._appended
-                try:
-                    await asyncio.wait_for(appended.wait(), keep_alive)
-                except TimeoutError:
-                    yield KEEP_ALIVE
+            elif not await self._next(keep_alive):
+                yield KEEP_ALIVE
+
+
+def _time_out(waiter: asyncio.Future[bool]) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 @dataclass

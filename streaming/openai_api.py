@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from evi360.db import run_db
@@ -27,6 +27,7 @@ from .auth import authenticate
 from .eventlog import StreamRun, collect
 from .models import ClientKind
 from .offline_model import OFFLINE_MODEL_NAME
+from .responses import EventStreamResponse
 from .sse import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent, http_status
 from .starting import StreamRefused, begin_stream
 
@@ -293,9 +294,4 @@ async def chat_completions(request: HttpRequest) -> HttpResponse:
         return openai_error(refused.status, refused.message, kind, refused.code, headers=refused.headers)
     if not stream:
         return await _completion(run, model)
-    response = StreamingHttpResponse(
-        _completion_chunks(run, model, include_usage), content_type="text/event-stream"
-    )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+    return EventStreamResponse(_completion_chunks(run, model, include_usage), "text/event-stream")
