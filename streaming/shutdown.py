@@ -3,9 +3,10 @@ finish for up to ``EVI360_SHUTDOWN_GRACE`` seconds, then end the rest as ``inter
 retryable ``error`` event, and only then let the server stop.
 
 Daphne's own shutdown cancels every open response at once, which would record running streams
-as ``cancelled`` (as if their clients had left) and end them without a terminal event. So the
-signal handler here runs first and stops the reactor when the streams are done. A second signal
-stops at once.
+as ``cancelled`` (as if their clients had left) and end them without a terminal event; uvicorn's
+waits for open responses with no deadline of ours. So the signal handler here runs first and hands
+the signal to the server's own handler when the streams are done. A second signal goes to the
+server at once.
 """
 
 from __future__ import annotations
@@ -68,35 +69,40 @@ async def drain(grace: float) -> int:
     return len(left)
 
 
-def install(grace: float) -> None:
-    """Take over SIGTERM and SIGINT from daphne's reactor (call at import of the ASGI app; does
-    nothing when not running under daphne's Twisted reactor)."""
-    import sys
+_installed = False
 
-    if "twisted.internet.reactor" not in sys.modules:
+
+def take_over_signals(grace: float) -> None:
+    """Put the drain in front of the server's own SIGTERM/SIGINT handlers: the first signal drains,
+    then hands the signal to the server (which stops with nothing left running); a second one goes
+    to the server at once. Idempotent; call from the main thread once the server has installed its
+    handlers (daphne and uvicorn both have by their first request)."""
+    global _installed
+    if _installed:
         return
-    from twisted.internet import reactor
+    _installed = True
+    loop = asyncio.get_running_loop()
+    handlers: dict[int, Any] = {}
 
-    def take_over() -> None:
-        loop = asyncio.get_event_loop()
-        handlers: dict[int, Any] = {}
+    def on_signal(number: int, frame: Any) -> None:
+        if _draining:  # a second signal: stop now
+            handlers[number](number, frame)
+            return
 
-        def on_signal(number: int, frame: object) -> None:
-            if _draining:  # a second signal: stop now
-                handlers[number](number, frame)
-                return
+        def start() -> None:
+            asyncio.ensure_future(drain(grace)).add_done_callback(lambda _: handlers[number](number, frame))
 
-            def stop(_: object) -> None:
-                reactor.stop()
+        loop.call_soon_threadsafe(start)
 
-            def start() -> None:
-                asyncio.ensure_future(drain(grace)).add_done_callback(stop)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous: Callable[..., Any] | int | None = signal.getsignal(number)
+        handlers[number] = previous if callable(previous) else _default(number)
+        signal.signal(number, on_signal)
 
-            loop.call_soon_threadsafe(start)
 
-        for number in (signal.SIGTERM, signal.SIGINT):
-            previous: Callable[..., Any] | int | None = signal.getsignal(number)
-            handlers[number] = previous if callable(previous) else (lambda *_: reactor.stop())
-            signal.signal(number, on_signal)
+def _default(number: int) -> Callable[[int, Any], None]:
+    def stop(_: int, __: Any) -> None:
+        signal.signal(number, signal.SIG_DFL)
+        signal.raise_signal(number)
 
-    reactor.callWhenRunning(take_over)
+    return stop
