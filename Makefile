@@ -26,7 +26,7 @@ run: install
 	$(BIN)/python manage.py ensure_demo_user
 	$(BIN)/python manage.py mark_interrupted_streams
 	$(BIN)/python manage.py collectstatic --no-input -v0
-	$(BIN)/daphne -b $(HOST) -p $(PORT) evi360.asgi:application
+	$(BIN)/uvicorn evi360.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work
 # here). Installed when missing and possible; otherwise those tests skip and say why.
@@ -50,14 +50,15 @@ nginx-deps:
 	  else echo "no nginx and no root apt-get: the cluster test will be skipped"; fi; \
 	fi
 
-# A production-like run: $(WORKERS) daphne workers behind nginx on $(PORT), sharing PostgreSQL and
+# A production-like run: $(WORKERS) $(SERVER) workers behind nginx on $(PORT), sharing PostgreSQL and
 # Redis (DATABASE_URL / REDIS_URL, by default the local ones). docs/operations.md explains it.
 WORKERS ?= 2
+SERVER ?= uvicorn
 CLUSTER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/evi360
 CLUSTER_REDIS_URL ?= redis://127.0.0.1:6379/0
 cluster: install nginx-deps
 	DATABASE_URL=$${DATABASE_URL:-$(CLUSTER_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(CLUSTER_REDIS_URL)} \
-	  $(BIN)/python deploy/cluster.py --workers $(WORKERS) --host $(HOST) --port $(PORT)
+	  $(BIN)/python deploy/cluster.py --workers $(WORKERS) --server $(SERVER) --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collected no tests: for us that is a failure, not a pass.
 test: install browser-deps nginx-deps

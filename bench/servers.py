@@ -1,5 +1,5 @@
 """Streams per core: the app under daphne and under uvicorn, one worker process each, and
-`make cluster` (two daphne workers behind nginx on PostgreSQL and Redis: ``--servers cluster``).
+`make cluster` (two uvicorn workers behind nginx on PostgreSQL and Redis: ``--servers cluster``).
 
     .venv/bin/python bench/servers.py [--concurrency 50 100 200] [--tokens 100] [--gap-ms 20]
 
@@ -65,7 +65,7 @@ async def level(base: str, token: str, concurrency: int, pids: list[int]) -> dic
 @contextlib.contextmanager
 def server_for(name: str, workdir: Path, **settings: str) -> Iterator[tuple[str, str, list[int]]]:
     """(base URL, access token, server pids) of one daphne or uvicorn worker, or of `make
-    cluster`'s two daphne workers behind nginx (on PostgreSQL database evi360_bench and Redis)."""
+    cluster`'s two uvicorn workers behind nginx (on PostgreSQL database evi360_bench and Redis)."""
     if name != "cluster":
         with live_server(workdir, asgi_server=name, **settings) as server:
             yield server.base, server.token(), [server.process.pid]
@@ -99,7 +99,7 @@ def server_for(name: str, workdir: Path, **settings: str) -> Iterator[tuple[str,
         token = httpx.post(
             f"{base}/api/v1/auth/token/", json={"username": "bench", "password": "bench-pass-123456"}
         ).json()["access"]
-        workers = [p.pid for p in psutil.Process(cluster.pid).children() if "daphne" in " ".join(p.cmdline())]
+        workers = [p.pid for p in psutil.Process(cluster.pid).children() if "evi360.asgi:application" in p.cmdline()]
         nginx = [p.pid for p in psutil.Process(cluster.pid).children(recursive=True) if "nginx" in p.name()]
         yield base, token, workers + nginx
     finally:

@@ -1,7 +1,8 @@
-"""A production-like run on one machine: several daphne workers behind nginx, sharing PostgreSQL
-and Redis.
+"""A production-like run on one machine: several uvicorn (or daphne) workers behind nginx, sharing
+PostgreSQL and Redis.
 
     DATABASE_URL=postgres://… REDIS_URL=redis://… python deploy/cluster.py [--workers 2] [--port 8000]
+        [--server uvicorn|daphne]
 
 (`make cluster` does this with the local PostgreSQL and Redis.) It prepares the database once
 (migrate, the bundled knowledge base, the demo user, interrupted streams), collects the static
@@ -29,6 +30,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 APP = "evi360.asgi:application"
+# How a worker is started on a loopback port. uvicorn (uvloop + httptools) is the default: it spends
+# about a third less CPU per streamed token than daphne here (docs/performance.md). Both take the
+# client's address from nginx's X-Forwarded-For, and both drain on SIGTERM (streaming/shutdown.py).
+SERVERS = {
+    "uvicorn": lambda port: [
+        *("-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port), "--proxy-headers"),
+        *("--lifespan", "off", "--no-access-log"),
+    ],
+    "daphne": lambda port: ["-m", "daphne", "--proxy-headers", "-b", "127.0.0.1", "-p", str(port), APP],
+}
 
 
 def _fail(message: str) -> None:
@@ -91,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="nginx; workers use the next ports")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="uvicorn", help="the ASGI server of each worker")
     parser.add_argument("--worker-ports", type=int, nargs="*", help="instead of the ports after --port")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "cluster")
     parser.add_argument("--skip-setup", action="store_true", help="the database is ready already")
@@ -145,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for port in worker_ports:
             worker = subprocess.Popen(
-                [python, "-m", "daphne", "--proxy-headers", "-b", "127.0.0.1", "-p", str(port), APP],
+                [python, *SERVERS[args.server](port)],
                 env=env,
                 cwd=ROOT,
             )

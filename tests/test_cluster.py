@@ -1,4 +1,4 @@
-"""The production-like setup (`make cluster`): two daphne workers behind nginx, sharing
+"""The production-like setup (`make cluster`): two uvicorn workers behind nginx, sharing
 PostgreSQL and Redis; a stream started on each worker is resumed on the other, and stopped from
 the other. Runs when REDIS_URL and a PostgreSQL DATABASE_URL are set (CI's second
 run) and nginx is installed; it uses a database and a Redis database of its own."""
