@@ -102,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000, help="nginx; workers use the next ports")
-    parser.add_argument("--server", choices=sorted(SERVERS), default="uvicorn", help="the ASGI server of each worker")
+    parser.add_argument(
+        "--server", choices=sorted(SERVERS), default="uvicorn", help="the ASGI server of each worker"
+    )
     parser.add_argument("--worker-ports", type=int, nargs="*", help="instead of the ports after --port")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "cluster")
     parser.add_argument("--skip-setup", action="store_true", help="the database is ready already")
