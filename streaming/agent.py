@@ -12,9 +12,11 @@ maps onto its wire format.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx2
@@ -195,15 +197,19 @@ async def answer(
     user_id: int | None = None,
     model: Model | None = None,
     k: int | None = None,
+    sources: list[NumberedSource] | None = None,
 ) -> AsyncIterator[AnswerEvent]:
     """Stream the answer to ``query`` in ``language`` (``nl``/``en``, already resolved).
 
     Yields ``Sources`` once, then ``TextDelta`` per model delta as it arrives, then ``Usage``.
     Raises ``UpstreamError`` for model failures. Cancelling the consumer cancels the model call.
+    ``sources`` given: answer from those instead of retrieving.
     """
-    # run_db gives the connection back before the model call, which can take a minute.
-    chunks = await run_db(retrieve, retrieval_query or query, language, k or settings.EVI360_RETRIEVAL_K)
-    sources = [NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+    if sources is None:
+        # run_db gives the connection back before the model call, which can take a minute.
+        k = k or settings.EVI360_RETRIEVAL_K
+        chunks = await run_db(retrieve, retrieval_query or query, language, k)
+        sources = [NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
     yield Sources(sources)
 
     agent = get_agent()
@@ -236,3 +242,21 @@ async def answer(
             retryable=True,
         ) from exc
     yield Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0)
+
+
+def warm_up() -> None:
+    """Run the agent once on an in-process model, so the first real question does not pay for
+    what Pydantic AI sets up lazily on its first run (and so it is loaded before the ASGI module
+    freezes the start-up heap out of the garbage collector's sight). In a thread of its own:
+    servers may import the application inside their running event loop."""
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    async def stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
+        yield "ok [1]"
+
+    async def run() -> None:
+        async for _ in answer("warm-up", "en", sources=[], model=FunctionModel(stream_function=stream)):
+            pass
+
+    with ThreadPoolExecutor(1, thread_name_prefix="evi360-warm-up") as thread:
+        thread.submit(asyncio.run, run()).result()

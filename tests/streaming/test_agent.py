@@ -251,3 +251,40 @@ async def test_cancelling_the_consumer_cancels_the_upstream_request(corpus, anth
             break
     await stream_iter.aclose()
     assert await asyncio.to_thread(anthropic_upstream.wait_for_disconnect, 3)
+
+
+def test_warm_up_runs_the_agent_in_process_without_the_database(monkeypatch):
+    """Run at server start (evi360/asgi.py), before the database may even be migrated."""
+    from streaming import agent
+
+    def no_database(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the warm-up must not touch the database")
+
+    runs: list[str] = []
+    real_iter = agent.Agent.iter
+
+    def counting_iter(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        runs.append(kwargs["model"].model_name)
+        return real_iter(self, *args, **kwargs)
+
+    monkeypatch.setattr(agent, "run_db", no_database)
+    monkeypatch.setattr(agent.Agent, "iter", counting_iter)
+    agent.warm_up()
+    assert len(runs) == 1 and runs[0].startswith("function:")
+
+
+async def test_given_sources_are_answered_from_without_retrieving(monkeypatch):
+    from streaming import agent
+
+    async def no_database(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("retrieval must be skipped")
+
+    async def stream(messages, info):  # type: ignore[no-untyped-def]
+        yield "Zie [1]."
+
+    monkeypatch.setattr(agent, "run_db", no_database)
+    events = [
+        e async for e in agent.answer("q", "nl", sources=[], model=FunctionModel(stream_function=stream))
+    ]
+    assert events[0] == agent.Sources([])
+    assert "".join(e.text for e in events if isinstance(e, agent.TextDelta)) == "Zie [1]."
