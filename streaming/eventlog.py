@@ -223,8 +223,9 @@ async def collect(run: StreamRun) -> Collected:
 # Runs of this process, by session id. An entry stays ``EVI360_EVENT_RETENTION`` seconds after
 # its generation ends, so a client that reconnects (or opens its EventSource late) still reads it.
 RUNS: dict[str, StreamRun] = {}
-# A finished log is compacted once its last readers have had time to catch up.
-COMPACT_AFTER = 30.0
+# A finished log is compacted this long after its end, once nobody reads it (a response that
+# reads typed events attaches right as it starts; replays read the compacted log as well).
+COMPACT_AFTER = 5.0
 
 
 def retire(run: StreamRun, after: float) -> None:
@@ -234,11 +235,17 @@ def retire(run: StreamRun, after: float) -> None:
         if RUNS.get(run.session_id) is run:
             del RUNS[run.session_id]
 
+    def compact() -> None:
+        if run.readers > 0:  # still being read: compacting would cut the reader's log short
+            loop.call_later(COMPACT_AFTER, compact)
+        else:
+            run.log.compact()
+
     if after <= 0:
         forget()
     else:
         loop = asyncio.get_running_loop()
-        loop.call_later(min(after, COMPACT_AFTER), run.log.compact)
+        loop.call_later(min(after, COMPACT_AFTER), compact)
         loop.call_later(after, forget)
 
 

@@ -55,3 +55,49 @@ async def test_a_reader_returning_within_the_grace_keeps_the_generation():
     assert not run.task.done()
     run.task.cancel()
     await second.aclose()
+
+
+async def _read(log: EventLog, start: int = 0) -> bytes:
+    return b"".join([chunk async for chunk in log.read(start)])
+
+
+async def test_a_compacted_log_replays_the_same_bytes_from_any_event():
+    log = EventLog()
+    for data in (b"one ", b"two ", b"three"):
+        log.append(data, None)
+    log.close()
+    before = [await _read(log, start) for start in range(4)]
+    log.compact()
+    assert log.events == [] and log.typed == [] and len(log) == 3
+    assert [await _read(log, start) for start in range(4)] == before
+
+
+async def test_retire_compacts_only_once_nobody_reads(monkeypatch):
+    from streaming import eventlog
+
+    monkeypatch.setattr(eventlog, "COMPACT_AFTER", 0.02)
+    run = StreamRun("s1")
+    run.log.append(b"a", None)
+    run.log.close()
+    run.add_reader()  # a slow reader still on the log
+    eventlog.RUNS["s1"] = run
+    try:
+        eventlog.retire(run, after=60)
+        await asyncio.sleep(0.1)
+        assert run.log.events == [b"a"]  # not compacted under its reader
+        run.remove_reader()
+        await asyncio.sleep(0.1)
+        assert run.log.events == [] and await _read(run.log) == b"a"
+    finally:
+        eventlog.RUNS.pop("s1", None)
+
+
+async def test_a_reader_waiting_when_it_is_cancelled_leaves_no_waiter_behind():
+    log = EventLog()
+    reader = asyncio.create_task(_read(log))
+    await asyncio.sleep(0)
+    assert len(log._waiters) == 1
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    assert log._waiters == []
+    log.append(b"x", None)  # and appending after that wakes nobody, breaks nothing
