@@ -43,6 +43,8 @@ class StreamRequest:
     # What retrieval searches for, when not just the question (a follow-up: with the previous one).
     retrieval_query: str | None = None
     model: Model | None = None
+    # Retrieved with the session row (one database trip); None: the agent retrieves them.
+    sources: list[agent.NumberedSource] | None = None
     # time.monotonic() when the request arrived: time to first token counts from there.
     received_at: float = 0.0
 
@@ -104,6 +106,7 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
                 retrieval_query=request.retrieval_query,
                 user_id=session.user_id,
                 model=request.model,
+                sources=request.sources,
             )
             async with contextlib.aclosing(answer) as events:
                 async for event in events:

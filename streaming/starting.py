@@ -4,6 +4,7 @@ as ``StreamRefused``, which each endpoint renders in its own error shape."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -11,14 +12,18 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from citations.language import resolve_language
+from citations.retrieval import retrieve
 from evi360.db import run_db
 
 from . import agent, generation, selectors, services, shutdown
 from .eventlog import StreamRun
+
+logger = logging.getLogger(__name__)
 
 
 class StreamRefused(Exception):
@@ -59,30 +64,17 @@ async def begin_stream(
             503, "shutting_down", "This server is restarting; try again.", {"Retry-After": "1"}
         )
     request.user = user
-    usage = await run_db(_rate_limit, request)
-    if usage and usage["should_limit"]:
-        retry_after = max(1, usage["time_left"])
-        raise StreamRefused(
-            429,
-            "rate_limited",
-            f"Too many questions; try again in {retry_after} s.",
-            {"Retry-After": str(retry_after)},
-        )
     language = resolve_language(query, requested_language)
     try:
-        session = await run_db(
-            services.open_session,
-            user_id=user.pk,
+        opened = await run_db(
+            _open,
+            request,
             query=query,
             language=language,
-            model_name=agent.model_display_name(),
             client_kind=client_kind,
             conversation_id=conversation_id,
-            max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
-            stale_after=timedelta(
-                seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN
-            ),
-            start_conversation=history is None,
+            history=history,
+            received_at=received_at,
         )
     except services.ConversationNotFound:
         raise StreamRefused(404, "conversation_not_found", "There is no such conversation.") from None
@@ -94,15 +86,60 @@ async def begin_stream(
             "wait for one to finish.",
             {"Retry-After": "5"},
         ) from None
-    if history is None:
-        history = await run_db(
-            selectors.conversation_history, session.conversation_id, settings.EVI360_HISTORY_TURNS
+    if isinstance(opened, dict):  # the rate limit's usage: over the limit
+        retry_after = max(1, opened["time_left"])
+        raise StreamRefused(
+            429,
+            "rate_limited",
+            f"Too many questions; try again in {retry_after} s.",
+            {"Retry-After": str(retry_after)},
         )
+    return generation.start(opened, resume_grace=resume_grace)
+
+
+def _open(
+    request: HttpRequest,
+    *,
+    query: str,
+    language: str,
+    client_kind: str,
+    conversation_id: uuid.UUID | None,
+    history: Sequence[tuple[str, str]] | None,
+    received_at: float,
+) -> generation.StreamRequest | dict[str, Any]:
+    """The database work of a start, in one trip to a database thread (each trip is a hand-off
+    between threads, and in a burst of starts a wait in the pool's queue): the rate limit, the
+    session row, the conversation's history and the sources. Returns the rate limit's usage
+    instead when the caller is over the limit."""
+    usage = _rate_limit(request)
+    if usage and usage["should_limit"]:
+        return usage
+    session = services.open_session(
+        user_id=request.user.pk,
+        query=query,
+        language=language,
+        model_name=agent.model_display_name(),
+        client_kind=client_kind,
+        conversation_id=conversation_id,
+        max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
+        stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
+        start_conversation=history is None,
+    )
+    if history is None:
+        history = selectors.conversation_history(session.conversation_id, settings.EVI360_HISTORY_TURNS)
     # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.
     retrieval_query = f"{history[-1][0]} {query}" if history else None
-    return generation.start(
-        generation.StreamRequest(
-            session=session, history=history, retrieval_query=retrieval_query, received_at=received_at
-        ),
-        resume_grace=resume_grace,
+    try:
+        chunks = retrieve(retrieval_query or query, language, settings.EVI360_RETRIEVAL_K)
+    except DatabaseError:
+        logger.warning("retrieval failed at the start of stream %s; the generation retries it", session.id)
+        sources = None
+    else:
+        sources = [agent.NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+    return generation.StreamRequest(
+        session=session,
+        history=history,
+        retrieval_query=retrieval_query,
+        sources=sources,
+        received_at=received_at,
     )

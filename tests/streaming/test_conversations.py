@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from streaming import agent
+from streaming import agent, starting
 from streaming.models import Conversation, StreamSession
 from tests.conftest import log_session, parse_sse
 
@@ -18,19 +18,20 @@ URL = "/api/v1/stream/query"
 def seen(monkeypatch):
     """What the agent was asked: the history it got and what retrieval searched for."""
     calls = []
-    original = agent.answer
+    original, original_retrieve = agent.answer, starting.retrieve
+
+    searched: list[str] = []
+
+    def retrieve_spy(query, language, k=5):  # at the start, before the agent is called
+        searched.append(query)
+        return original_retrieve(query, language, k)
 
     def spy(query, language, **kwargs):
-        calls.append(
-            {
-                "query": query,
-                "history": list(kwargs.get("history", ())),
-                "retrieval_query": kwargs.get("retrieval_query"),
-            }
-        )
+        calls.append({"query": query, "history": list(kwargs.get("history", ())), "searched": searched.pop()})
         return original(query, language, **kwargs)
 
     monkeypatch.setattr(agent, "answer", spy)
+    monkeypatch.setattr(starting, "retrieve", retrieve_spy)
     return calls
 
 
@@ -53,9 +54,9 @@ async def test_a_follow_up_gets_the_earlier_turns_and_searches_with_the_previous
     scripted_model(["Voor zwangere werknemers minder."])
     assert (await ask(async_client, token, "En voor zwangere werknemers?", conversation))[0] == conversation
     first, follow_up = seen
-    assert first["history"] == [] and first["retrieval_query"] is None
+    assert first["history"] == [] and first["searched"] == "Hoe zwaar mag ik tillen?"
     assert follow_up["history"] == [("Hoe zwaar mag ik tillen?", "Maximaal 23 kg [1].")]
-    assert follow_up["retrieval_query"] == "Hoe zwaar mag ik tillen? En voor zwangere werknemers?"
+    assert follow_up["searched"] == "Hoe zwaar mag ik tillen? En voor zwangere werknemers?"
     saved = await Conversation.objects.aget(pk=conversation)
     assert saved.title == "Hoe zwaar mag ik tillen?"
     assert await StreamSession.objects.filter(conversation_id=conversation).acount() == 2
