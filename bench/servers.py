@@ -99,7 +99,9 @@ def server_for(name: str, workdir: Path, **settings: str) -> Iterator[tuple[str,
         token = httpx.post(
             f"{base}/api/v1/auth/token/", json={"username": "bench", "password": "bench-pass-123456"}
         ).json()["access"]
-        workers = [p.pid for p in psutil.Process(cluster.pid).children() if "evi360.asgi:application" in p.cmdline()]
+        workers = [
+            p.pid for p in psutil.Process(cluster.pid).children() if "evi360.asgi:application" in p.cmdline()
+        ]
         nginx = [p.pid for p in psutil.Process(cluster.pid).children(recursive=True) if "nginx" in p.name()]
         yield base, token, workers + nginx
     finally:

@@ -1,9 +1,9 @@
-"""The streaming benchmark: our app (daphne, as deployed) against the baseline users would
-otherwise write (bench/baseline_fastapi.py), the same scripted model behind both
+"""The streaming benchmark: our app (uvicorn, as deployed; ``--server daphne`` to compare) against
+the baseline users would otherwise write (bench/baseline_fastapi.py), the same scripted model behind both
 (bench/scripted_model.py), real servers on loopback. Prints a table with ratios (ours / baseline,
 lower is better) and writes it to bench/results/latest.json.
 
-    .venv/bin/python bench/suite.py [--concurrency 1 50 200] [--quick]
+    .venv/bin/python bench/suite.py [--concurrency 1 50 200 500] [--server uvicorn] [--quick]
 
 - TTFT overhead: first token received minus the model's own first-token delay (50 ms), and the
   gap between tokens (the model's is 20 ms), at each concurrency; 60-token answers. Ours runs with
@@ -12,6 +12,10 @@ lower is better) and writes it to bench/results/latest.json.
   from psutil, divided by tokens); the model library's own share measured in-process.
 - Long answers (2,000 and 10,000 tokens, zero delay): time to stream end to end and peak RSS.
 - Memory: server RSS after 50 and after 1,000 consecutive streams.
+- Capacity: the most concurrent streams one worker process holds (kept open all the time, each
+  client starting a new stream when its last one ends) with the gap p99 under 100 ms and the
+  TTFT p95 under 500 ms (doubling, then bisecting to within 10 %); and the same for
+  `make cluster` (two workers behind nginx, PostgreSQL, Redis) when those are available.
 
 The load generator runs in this process and shares the machine's cores with the servers. A
 benchmark reports figures; it asserts nothing.
@@ -61,22 +65,42 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)] if ordered else float("nan")
 
 
+SETTINGS = {
+    "EVI360_MODEL": "python:bench.scripted_model:model",
+    "EVI360_RATE_LIMIT": "1000000/m",
+    "EVI360_MAX_CONCURRENT_STREAMS": "100000",
+    "EVI360_STREAM_TIMEOUT": "600",
+    "LOG_LEVEL": "WARNING",
+}
+ASGI_SERVER = "uvicorn"  # as deployed (`make run`, `make cluster`); --server daphne to compare
+
+
+def _schedule(tokens: int, first_ms: float, gap_ms: float) -> dict[str, str]:
+    return {"BENCH_TOKENS": str(tokens), "BENCH_FIRST_MS": str(first_ms), "BENCH_GAP_MS": str(gap_ms)}
+
+
 @contextlib.contextmanager
 def ours(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
     workdir = Path(tempfile.mkdtemp(prefix="evi360-suite-"))
     with live_server(
-        workdir,
-        EVI360_MODEL="python:bench.scripted_model:model",
-        BENCH_TOKENS=str(tokens),
-        BENCH_FIRST_MS=str(first_ms),
-        BENCH_GAP_MS=str(gap_ms),
-        EVI360_RATE_LIMIT="1000000/m",
-        EVI360_MAX_CONCURRENT_STREAMS="100000",
-        EVI360_STREAM_TIMEOUT="600",
-        LOG_LEVEL="WARNING",
+        workdir, asgi_server=ASGI_SERVER, **SETTINGS, **_schedule(tokens, first_ms, gap_ms)
     ) as server:
         headers = {"Authorization": f"Bearer {server.token()}"}
         yield Server("ours", f"{server.base}/api/v1/stream/query", headers, server.process.pid)
+
+
+@contextlib.contextmanager
+def cluster(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
+    """`make cluster`: two workers behind nginx on PostgreSQL and Redis (bench/servers.py)."""
+    from bench.servers import server_for
+
+    workdir = Path(tempfile.mkdtemp(prefix="evi360-suite-cluster-"))
+    with server_for("cluster", workdir, **SETTINGS, **_schedule(tokens, first_ms, gap_ms)) as (
+        base,
+        token,
+        pids,
+    ):
+        yield Server("cluster", f"{base}/api/v1/stream/query", {"Authorization": f"Bearer {token}"}, pids[0])
 
 
 @contextlib.contextmanager
@@ -127,9 +151,22 @@ async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, floa
         for _ in range(3):
             await one_stream(client, server)  # warm-up
         before = cpu(server.pid)
+        process = psutil.Process(server.pid)
+        rss_before = peak = process.memory_info().rss
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not stop.wait(0.02):
+                peak = max(peak, process.memory_info().rss)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         results = []
         for _ in range(rounds):
             results += await asyncio.gather(*(one_stream(client, server) for _ in range(concurrency)))
+        stop.set()
+        sampler.join()
         used = cpu(server.pid) - before
     overhead = [(r[0] * 1000) - FIRST_MS for r in results]
     gaps = [g * 1000 for r in results for g in r[1]]
@@ -140,6 +177,8 @@ async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, floa
         "gap_p50_ms": percentile(gaps, 50),
         "gap_p99_ms": percentile(gaps, 99),
         "cpu_ms_per_stream": used / len(results) * 1000,
+        # What an open stream costs in memory (the peak while they were all open, over the RSS before).
+        "rss_kib_per_open_stream": (peak - rss_before) / 1024 / concurrency,
     }
 
 
@@ -208,6 +247,62 @@ def library_cpu_per_token(tokens: int = 5000) -> float:
     return (time.process_time() - started) / tokens * 1e6
 
 
+def passes(figures: dict[str, float]) -> bool:
+    return figures["gap_p99_ms"] < 100 and figures["ttft_overhead_p95_ms"] + FIRST_MS < 500
+
+
+async def sustained(server: Server, concurrency: int, seconds: float = 4.0) -> dict[str, float]:
+    """``concurrency`` streams open all the time for ``seconds``: each client starts its next
+    stream when its last one ends, the first starts spread over one stream's length (steady load,
+    not a burst). Figures over the streams started after that ramp."""
+    stream_s = (FIRST_MS + GAP_MS * (TOKENS - 1)) / 1000
+    limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
+    results: list[tuple[float, list[float], int]] = []
+    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+        for _ in range(3):
+            await one_stream(client, server)  # warm-up
+        started = time.perf_counter()
+        ramp_end, deadline = started + stream_s, started + stream_s + seconds
+
+        async def loop(index: int) -> None:
+            await asyncio.sleep(index * stream_s / concurrency)
+            while (now := time.perf_counter()) < deadline:
+                result = await one_stream(client, server)
+                if now >= ramp_end:
+                    results.append(result)
+
+        await asyncio.gather(*(loop(i) for i in range(concurrency)))
+    overhead = [r[0] * 1000 - FIRST_MS for r in results]
+    gaps = [g * 1000 for r in results for g in r[1]]
+    return {
+        "streams": len(results),
+        "ttft_overhead_p95_ms": percentile(overhead, 95),
+        "gap_p99_ms": percentile(gaps, 99),
+    }
+
+
+async def capacity(server: Server, start: int = 50, limit: int = 2000) -> dict[str, float]:
+    """The most streams kept open at once (60 tokens, one every 20 ms, each client starting its
+    next when one ends) with gap p99 < 100 ms and TTFT p95 < 500 ms: doubling from ``start``,
+    then bisecting to within 10 %."""
+    good, bad, concurrency = 0, 0, start
+    while concurrency <= limit:
+        if passes(await sustained(server, concurrency)):
+            good, concurrency = concurrency, concurrency * 2
+        else:
+            bad = concurrency
+            break
+    if good == 0 and bad:  # below the start: bisect from 1
+        good = 1
+    while bad and bad - good > max(5, good // 10):
+        middle = (good + bad) // 2
+        if passes(await sustained(server, middle)):
+            good = middle
+        else:
+            bad = middle
+    return {"capacity_streams": good}
+
+
 def both(factory_args: tuple[int, float, float]) -> Iterator[Server]:
     for factory in (ours, baseline):
         with factory(*factory_args) as server:
@@ -218,10 +313,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50, 200])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50, 200, 500])
+    parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn", help="ours under")
+    parser.add_argument("--no-cluster", action="store_true", help="skip the multi-worker capacity")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and streams: a smoke run")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args()
+    global ASGI_SERVER
+    ASGI_SERVER = args.server
     started = time.monotonic()
     figures: dict[str, dict[str, dict[str, float]]] = {}
 
@@ -243,6 +342,16 @@ def main() -> None:
     for server in both((TOKENS, 0, 0)):
         print(f"  {server.name}: {counts[-1]} streams for memory …", flush=True)
         record("memory", server.name, asyncio.run(rss_after(server, counts)))
+    for server in both((TOKENS, FIRST_MS, GAP_MS)):
+        print(f"  {server.name}: capacity …", flush=True)
+        record("capacity (one worker)", server.name, asyncio.run(capacity(server)))
+    if not args.no_cluster:
+        try:
+            with cluster(TOKENS, FIRST_MS, GAP_MS) as server:
+                print("  cluster (2 workers): capacity …", flush=True)
+                record("capacity (make cluster, 2 workers)", "ours", asyncio.run(capacity(server, start=100)))
+        except RuntimeError as exc:  # no PostgreSQL, Redis or nginx here
+            print(f"  cluster skipped: {exc}", flush=True)
     library = library_cpu_per_token()
 
     print_table(figures, library)
@@ -250,6 +359,7 @@ def main() -> None:
     args.out.write_text(
         json.dumps(
             {
+                "server": ASGI_SERVER,
                 "machine": {
                     "cpus": os.cpu_count(),
                     "cpu": _cpu_model(),
@@ -279,9 +389,10 @@ def print_table(figures: dict[str, dict[str, dict[str, float]]], library: float)
     for section, servers in figures.items():
         print(section)
         for key in servers["ours"]:
-            mine, theirs = servers["ours"][key], servers["baseline"].get(key, float("nan"))
+            mine, theirs = servers["ours"][key], servers.get("baseline", {}).get(key, float("nan"))
             ratio = mine / theirs if theirs and theirs > 0 and mine > 0 else float("nan")
             print(f"  {key:26}{mine:12.1f}{theirs:12.1f}{ratio:8.2f}")
+    print("(ratio = ours / baseline: lower is better, except capacity, where higher is)")
     relay = figures["2000-token answer"]["ours"]["cpu_us_per_token"]
     print(
         f"relay cost: the model library (Pydantic AI + the scripted model) {library:.0f} µs CPU per token; "
