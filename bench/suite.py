@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,28 +145,38 @@ def cpu(pid: int) -> float:
     return times.user + times.system
 
 
+@contextlib.contextmanager
+def rss_peak(pid: int) -> Iterator[Callable[[], int]]:
+    """The highest RSS of ``pid`` while the block runs (sampled every 20 ms)."""
+    process = psutil.Process(pid)
+    peak = process.memory_info().rss
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.wait(0.02):
+            peak = max(peak, process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield lambda: peak
+    finally:
+        stop.set()
+        sampler.join()
+
+
 async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, float]:
     limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
     async with httpx.AsyncClient(timeout=300, limits=limits) as client:
         for _ in range(3):
             await one_stream(client, server)  # warm-up
         before = cpu(server.pid)
-        process = psutil.Process(server.pid)
-        rss_before = peak = process.memory_info().rss
-        stop = threading.Event()
-
-        def sample() -> None:
-            nonlocal peak
-            while not stop.wait(0.02):
-                peak = max(peak, process.memory_info().rss)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
+        rss_before = psutil.Process(server.pid).memory_info().rss
         results = []
-        for _ in range(rounds):
-            results += await asyncio.gather(*(one_stream(client, server) for _ in range(concurrency)))
-        stop.set()
-        sampler.join()
+        with rss_peak(server.pid) as peak:
+            for _ in range(rounds):
+                results += await asyncio.gather(*(one_stream(client, server) for _ in range(concurrency)))
         used = cpu(server.pid) - before
     overhead = [(r[0] * 1000) - FIRST_MS for r in results]
     gaps = [g * 1000 for r in results for g in r[1]]
@@ -178,37 +188,25 @@ async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, floa
         "gap_p99_ms": percentile(gaps, 99),
         "cpu_ms_per_stream": used / len(results) * 1000,
         # What an open stream costs in memory (the peak while they were all open, over the RSS before).
-        "rss_kib_per_open_stream": (peak - rss_before) / 1024 / concurrency,
+        "rss_kib_per_open_stream": (peak() - rss_before) / 1024 / concurrency,
     }
 
 
 async def sequential(server: Server, count: int) -> dict[str, float]:
     """``count`` streams one after another: wall time, server CPU, peak RSS meanwhile."""
-    process = psutil.Process(server.pid)
-    peak = process.memory_info().rss
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.wait(0.02):
-            peak = max(peak, process.memory_info().rss)
-
-    sampler = threading.Thread(target=sample, daemon=True)
     async with httpx.AsyncClient(timeout=600) as client:
         await one_stream(client, server)
         before, started, tokens = cpu(server.pid), time.perf_counter(), 0
-        sampler.start()
-        for _ in range(count):
-            tokens += (await one_stream(client, server))[2]
+        with rss_peak(server.pid) as peak:
+            for _ in range(count):
+                tokens += (await one_stream(client, server))[2]
         wall = time.perf_counter() - started
         used = cpu(server.pid) - before
-    stop.set()
-    sampler.join()
     return {
         "seconds_per_stream": wall / count,
         "cpu_us_per_token": used / tokens * 1e6,
-        "peak_rss_mib": peak / 2**20,
-        "rss_mib": process.memory_info().rss / 2**20,
+        "peak_rss_mib": peak() / 2**20,
+        "rss_mib": psutil.Process(server.pid).memory_info().rss / 2**20,
     }
 
 
