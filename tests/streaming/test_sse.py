@@ -56,3 +56,19 @@ def test_each_event_shape():
 def test_retry_and_keep_alive():
     assert encode_retry(3000) == b"retry: 3000\n\n"
     assert KEEP_ALIVE.startswith(b":")
+
+
+def test_a_token_is_encoded_exactly_as_every_other_event_would_be():
+    """Tokens take a shortcut (no payload dict); the bytes must be the generic encoder's."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from streaming.sse import _dumps
+
+    @given(st.integers(min_value=0, max_value=10**6), st.text())
+    def same(seq: int, text: str) -> None:
+        event = TokenEvent(text)
+        generic = f"id: {seq}\nevent: token\ndata: {_dumps(event.payload())}\n\n".encode()
+        assert encode(seq, event) == generic
+
+    same()
