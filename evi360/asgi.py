@@ -2,7 +2,6 @@
 
 import gc
 import os
-import threading
 
 from django.core.asgi import get_asgi_application
 
@@ -24,18 +23,10 @@ async def application(scope, receive, send):  # type: ignore[no-untyped-def]
     # workers' sessions; both start with the worker's first request (they need its event loop).
     if _redis_log:
         redis_eventlog.ensure_listener()
-    if _signals_pending and scope["type"] != "lifespan":
-        _take_over_signals()
-    await _django(scope, receive, send)
-
-
-def _take_over_signals() -> None:
     # Servers install their signal handlers when they start serving (daphne's reactor, uvicorn):
-    # the drain goes in front of them at the first request.
-    global _signals_pending
-    _signals_pending = False
-    if threading.current_thread() is threading.main_thread():
-        shutdown.take_over_signals(settings.EVI360_SHUTDOWN_GRACE)
+    # the drain goes in front of them at the first request (a no-op after that).
+    shutdown.take_over_signals(settings.EVI360_SHUTDOWN_GRACE)
+    await _django(scope, receive, send)
 
 
 # Load the language models now, not during the first request (about half a second).
@@ -82,11 +73,7 @@ _mark_interrupted_streams()
 # SIGTERM: finish or interrupt running streams before the server stops (streaming/shutdown.py).
 from django.conf import settings  # noqa: E402
 
-from streaming import shutdown  # noqa: E402
-
-_signals_pending = True
-
-from streaming import redis_eventlog  # noqa: E402
+from streaming import redis_eventlog, shutdown  # noqa: E402
 
 _redis_log = redis_eventlog.enabled()
 

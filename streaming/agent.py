@@ -103,6 +103,11 @@ class Usage:
 AnswerEvent = Sources | TextDelta | Usage
 
 
+def numbered(chunks: Sequence[RetrievedChunk]) -> list[NumberedSource]:
+    """Retrieved chunks as the sources the model cites, ``[1]`` first."""
+    return [NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+
+
 def build_model(name: str) -> Model:
     """The model for an ``EVI360_MODEL`` value."""
     if name == OFFLINE_MODEL_NAME:
@@ -208,8 +213,7 @@ async def answer(
     if sources is None:
         # run_db gives the connection back before the model call, which can take a minute.
         k = k or settings.EVI360_RETRIEVAL_K
-        chunks = await run_db(retrieve, retrieval_query or query, language, k)
-        sources = [NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+        sources = numbered(await run_db(retrieve, retrieval_query or query, language, k))
     yield Sources(sources)
 
     agent = get_agent()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -75,12 +76,14 @@ _installed = False
 def take_over_signals(grace: float) -> None:
     """Put the drain in front of the server's own SIGTERM/SIGINT handlers: the first signal drains,
     then hands the signal to the server (which stops with nothing left running); a second one goes
-    to the server at once. Idempotent; call from the main thread once the server has installed its
-    handlers (daphne and uvicorn both have by their first request)."""
+    to the server at once. Call once the server has installed its handlers (daphne and uvicorn both
+    have by their first request); later calls, and calls off the main thread, do nothing."""
     global _installed
     if _installed:
         return
     _installed = True
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set signal handlers
     loop = asyncio.get_running_loop()
     handlers: dict[int, Any] = {}
 

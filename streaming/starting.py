@@ -135,7 +135,7 @@ def _open(
         logger.warning("retrieval failed at the start of stream %s; the generation retries it", session.id)
         sources = None
     else:
-        sources = [agent.NumberedSource(number, chunk) for number, chunk in enumerate(chunks, start=1)]
+        sources = agent.numbered(chunks)
     return generation.StreamRequest(
         session=session,
         history=history,
