@@ -1,8 +1,12 @@
-"""The specialist agent: retrieve sources, number them, and stream the model's answer.
+"""The specialist: retrieve sources, number them, and stream the model's answer.
 
-One Pydantic AI ``Agent`` and one model per process (a fresh provider costs tens of milliseconds
-and a new connection pool). Sources are retrieved *before* the model call and handed to it numbered
-``[1]..[k]``, so the first token needs a single model round trip and no tool calls.
+One model per process (a fresh provider costs tens of milliseconds and a new connection pool).
+Sources are retrieved *before* the model call and handed to it numbered ``[1]..[k]``, so an answer
+is exactly one model request: no tools, no output validation, no second step. It is streamed with
+Pydantic AI's direct API (``pydantic_ai.direct.model_request_stream``): the same models, providers,
+messages and errors as an ``Agent`` run, without the agent graph around that one request, which
+costs ~35 µs of CPU per token and ~2 ms per run on top (docs/performance.md). When the specialist
+gets tools, it needs an ``Agent`` and ``agent.iter()`` again.
 
 ``answer()`` is what the streaming endpoint calls: an async generator of typed events — the
 numbered sources first, then each text delta the moment the model produces it (no debounce, no
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 import httpx2
 from django.conf import settings
-from pydantic_ai import Agent
+from pydantic_ai.direct import model_request_stream
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
@@ -139,11 +143,6 @@ def get_model() -> Model:
     return build_model(settings.EVI360_MODEL)
 
 
-@functools.cache
-def get_agent() -> Agent[None, str]:
-    return Agent(instructions=INSTRUCTIONS, name="evi360-specialist")
-
-
 def model_display_name(model: Model | None = None) -> str:
     """The name we record and show: ``offline``, or e.g. ``anthropic:claude-sonnet-4-6``."""
     model = model or get_model()
@@ -199,7 +198,6 @@ async def answer(
     *,
     history: Sequence[tuple[str, str]] = (),
     retrieval_query: str | None = None,
-    user_id: int | None = None,
     model: Model | None = None,
     k: int | None = None,
     sources: list[NumberedSource] | None = None,
@@ -216,26 +214,20 @@ async def answer(
         sources = numbered(await run_db(retrieve, retrieval_query or query, language, k))
     yield Sources(sources)
 
-    agent = get_agent()
+    prompt = ModelRequest(
+        parts=[UserPromptPart(format_prompt(query, language, sources))], instructions=INSTRUCTIONS
+    )
+    messages = [*history_messages(history), prompt]
     try:
-        async with agent.iter(
-            format_prompt(query, language, sources),
-            model=model or get_model(),
-            message_history=history_messages(history) or None,
-            metadata={"user_id": user_id, "language": language},
-        ) as run:
-            async for node in run:
-                if not Agent.is_model_request_node(node):
-                    continue
-                async with node.stream(run.ctx) as stream:
-                    async for event in stream:
-                        if isinstance(event, PartDeltaEvent):
-                            if isinstance(event.delta, TextPartDelta) and event.delta.content_delta:
-                                yield TextDelta(event.delta.content_delta)
-                        elif isinstance(event, PartStartEvent):
-                            if isinstance(event.part, TextPart) and event.part.content:
-                                yield TextDelta(event.part.content)
-            usage = run.usage
+        async with model_request_stream(model or get_model(), messages) as response:
+            async for event in response:
+                if isinstance(event, PartDeltaEvent):
+                    if isinstance(event.delta, TextPartDelta) and event.delta.content_delta:
+                        yield TextDelta(event.delta.content_delta)
+                elif isinstance(event, PartStartEvent):
+                    if isinstance(event.part, TextPart) and event.part.content:
+                        yield TextDelta(event.part.content)
+            usage = response.usage
     except (ModelAPIError, AgentRunError) as exc:
         raise _upstream_error(exc) from exc
     except httpx2.TransportError as exc:
@@ -249,8 +241,8 @@ async def answer(
 
 
 def warm_up() -> None:
-    """Run the agent once on an in-process model, so the first real question does not pay for
-    what Pydantic AI sets up lazily on its first run (and so it is loaded before the ASGI module
+    """Answer once from an in-process model, so the first real question does not pay for what
+    Pydantic AI sets up lazily on its first request (and so it is loaded before the ASGI module
     freezes the start-up heap out of the garbage collector's sight). In a thread of its own:
     servers may import the application inside their running event loop."""
     from pydantic_ai.models.function import AgentInfo, FunctionModel

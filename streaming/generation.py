@@ -104,7 +104,6 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
                 session.language,
                 history=request.history,
                 retrieval_query=request.retrieval_query,
-                user_id=session.user_id,
                 model=request.model,
                 sources=request.sources,
             )

@@ -21,7 +21,6 @@ from streaming.agent import (
     Usage,
     answer,
     build_model,
-    get_agent,
     get_model,
     model_display_name,
 )
@@ -155,8 +154,7 @@ async def test_a_cut_off_upstream_connection_is_retryable(corpus):
     assert (caught.value.code, caught.value.retryable) == ("upstream_unavailable", True)
 
 
-def test_agent_and_model_are_built_once_per_process():
-    assert get_agent() is get_agent()
+def test_the_model_is_built_once_per_process():
     assert get_model() is get_model()
     assert model_display_name() == "offline"
 
@@ -261,14 +259,14 @@ def test_warm_up_runs_the_agent_in_process_without_the_database(monkeypatch):
         raise AssertionError("the warm-up must not touch the database")
 
     runs: list[str] = []
-    real_iter = agent.Agent.iter
+    real_request = agent.model_request_stream
 
-    def counting_iter(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        runs.append(kwargs["model"].model_name)
-        return real_iter(self, *args, **kwargs)
+    def counting_request(model, *args, **kwargs):  # type: ignore[no-untyped-def]
+        runs.append(model.model_name)
+        return real_request(model, *args, **kwargs)
 
     monkeypatch.setattr(agent, "run_db", no_database)
-    monkeypatch.setattr(agent.Agent, "iter", counting_iter)
+    monkeypatch.setattr(agent, "model_request_stream", counting_request)
     agent.warm_up()
     assert len(runs) == 1 and runs[0].startswith("function:")
 
