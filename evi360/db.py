@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Generic, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.signals import request_started
@@ -27,6 +27,7 @@ from django.db import close_old_connections, connections, reset_queries
 
 P = ParamSpec("P")
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 @functools.cache
@@ -46,6 +47,83 @@ def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
 async def run_db(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_executor(), _call, fn, args, kwargs)
+
+
+class Batch(Generic[Item, T]):
+    """Group commit: ``fn(items)`` does the work of many callers in one trip to a database thread
+    (and the caller's one transaction), returning a result or an exception per item in order.
+
+    One call is in flight at a time; whatever is submitted meanwhile goes into the next. A lone
+    caller goes at once (no waiting to fill a batch); in a burst, a hundred stream starts are a
+    few transactions instead of a hundred, each of which SQLite would serialise anyway. If
+    ``fn`` raises for a batch of several, each item is tried on its own, so one bad item does not
+    fail the others. ``abandoned(item, result)`` is told of results whose caller went away.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[Sequence[Item]], Sequence[T | Exception]],
+        abandoned: Callable[[Item, T], None] | None = None,
+    ) -> None:
+        self._fn = fn
+        self._abandoned = abandoned
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[Item, asyncio.Future[T]]] = []
+        self._running = False
+
+    async def submit(self, item: Item) -> T:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new event loop (tests): nothing of the old one carries over
+            self._loop, self._pending, self._running = loop, [], False
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((item, future))
+        if not self._running:
+            self._launch(loop)
+        return await future
+
+    def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
+        batch, self._pending = self._pending, []
+        self._running = True
+        loop.create_task(self._run(loop, batch))
+
+    async def _run(
+        self, loop: asyncio.AbstractEventLoop, batch: list[tuple[Item, asyncio.Future[T]]]
+    ) -> None:
+        items = [item for item, _ in batch]
+        try:
+            try:
+                results = list(await run_db(self._fn, items))
+            except Exception as exc:
+                if len(items) == 1:
+                    results = [exc]
+                else:
+                    results = [await self._alone(item) for item in items]
+            for (item, future), result in zip(batch, results, strict=True):
+                if future.done():  # the caller was cancelled meanwhile
+                    if self._abandoned is not None and not isinstance(result, Exception):
+                        self._abandoned(item, result)
+                elif isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+        except BaseException as exc:  # this task cancelled (loop shutting down): nobody waits forever
+            for _, future in batch:
+                if not future.done():
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                    else:
+                        future.cancel()
+            raise
+        finally:
+            self._running = False
+            if self._pending and self._loop is loop and not loop.is_closed():
+                self._launch(loop)
+
+    async def _alone(self, item: Item) -> T | Exception:
+        try:
+            return (await run_db(self._fn, [item]))[0]
+        except Exception as exc:
+            return exc
 
 
 def close_pool() -> None:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from pydantic_ai.models import Model
 
-from evi360.db import run_db
+from evi360.db import Batch, run_db
 
 from . import agent, metrics, redis_eventlog, services, shutdown
 from .eventlog import RUNS, StreamRun, retire
@@ -181,9 +182,17 @@ RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60, *(120,) * 9)
 _retrying: set[asyncio.Task[None]] = set()
 
 
-async def _record(session_id: object, outcome: services.Outcome) -> bool:
+def _write_outcomes(outcomes: Sequence[tuple[uuid.UUID, services.Outcome]]) -> list[None]:
+    return services.record_outcomes(outcomes)  # looked up per call: tests replace it
+
+
+# Streams that end together write their outcomes in one transaction.
+_OUTCOMES: Batch[tuple[uuid.UUID, services.Outcome], None] = Batch(_write_outcomes)
+
+
+async def _record(session_id: uuid.UUID, outcome: services.Outcome) -> bool:
     try:
-        await run_db(services.record_outcome, session_id, outcome)
+        await _OUTCOMES.submit((session_id, outcome))
     except DatabaseError as exc:
         logger.warning("stream %s: could not record its outcome yet (%s); retrying", session_id, exc)
         return False
@@ -203,6 +212,28 @@ def _keep_trying(session_id: object, outcome: services.Outcome) -> None:
         logger.error("stream %s: outcome %s lost: the database stayed away", session_id, outcome.status)
 
     task = asyncio.get_running_loop().create_task(retry(), name=f"record-{session_id}")
+    _retrying.add(task)
+    task.add_done_callback(_retrying.discard)
+
+
+def record_unstarted(request: StreamRequest) -> None:
+    """A session whose row was written but whose client went away before its generation
+    started: recorded ``cancelled``, like a stream cut later."""
+    started = request.received_at or time.monotonic()
+    outcome = services.Outcome(
+        status=Status.CANCELLED,
+        finished_at=timezone.now(),
+        duration_ms=round((time.monotonic() - started) * 1000),
+        error_code="cancelled",
+        error_message="The client went away.",
+    )
+    session_id = request.session.id
+
+    async def write() -> None:
+        if not await _record(session_id, outcome):
+            _keep_trying(session_id, outcome)
+
+    task = asyncio.get_running_loop().create_task(write(), name=f"record-{session_id}")
     _retrying.add(task)
     task.add_done_callback(_retrying.discard)
 

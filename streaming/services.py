@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from citations.models import Chunk, Source
@@ -25,50 +27,101 @@ class ConversationNotFound(Exception):
     """No conversation with that id belongs to the user."""
 
 
-def open_session(
-    *,
-    user_id: int,
-    query: str,
-    language: str,
-    model_name: str,
-    client_kind: str,
-    conversation_id: uuid.UUID | None,
-    max_concurrent: int,
-    stale_after: timedelta,
-    start_conversation: bool = True,
-) -> StreamSession:
-    """Write the session row at the start of a stream, unless the user is at the cap.
+@dataclass(frozen=True)
+class SessionRequest:
+    """A stream about to start: what its session row will say."""
 
-    Counting and inserting under a lock on the user's row makes the cap exact across processes
+    user_id: int
+    query: str
+    language: str
+    model_name: str
+    client_kind: str
+    conversation_id: uuid.UUID | None = None
+    # False: no conversation is kept (the OpenAI API sends its own history).
+    start_conversation: bool = True
+
+
+def open_sessions(
+    requests: Sequence[SessionRequest], *, max_concurrent: int, stale_after: timedelta
+) -> list[StreamSession | TooManyStreams | ConversationNotFound]:
+    """Write the session rows of streams starting together, in one transaction: a session per
+    request, or the reason it is refused (the user is at the cap, the conversation is not theirs).
+
+    Counting and inserting under a lock on the users' rows makes the cap exact across processes
     (on SQLite the IMMEDIATE transaction serialises writers anyway). Sessions older than
     ``stale_after`` don't count: they belong to a process that died and will be marked
-    interrupted.
+    interrupted. A continued conversation moves to the top of its owner's list.
     """
     now = timezone.now()
+    user_ids = sorted({r.user_id for r in requests})
+    wanted = {r.conversation_id for r in requests if r.conversation_id is not None}
     with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=user_id).first()
-        active = StreamSession.objects.filter(
-            user_id=user_id, status=Status.STREAMING, created_at__gte=now - stale_after
-        ).count()
-        if active >= max_concurrent:
-            raise TooManyStreams
-        conversation = None
-        if conversation_id is not None:
-            conversation = Conversation.objects.filter(pk=conversation_id, user_id=user_id).first()
-            if conversation is None:
-                raise ConversationNotFound
-            conversation.save(update_fields=["updated_at"])
-        elif start_conversation:
-            conversation = Conversation.objects.create(user_id=user_id, title=_title(query))
-        return StreamSession.objects.create(
-            user_id=user_id,
-            query=query,
-            language=language,
-            model_name=model_name,
-            client_kind=client_kind,
-            conversation=conversation,
-            created_at=now,
+        if connection.features.has_select_for_update:
+            # In id order: two batches locking the same users cannot deadlock.
+            list(
+                get_user_model()
+                .objects.select_for_update()
+                .filter(pk__in=user_ids)
+                .order_by("pk")
+                .values_list("pk")
+            )
+        active = Counter(
+            dict(
+                StreamSession.objects.filter(
+                    user_id__in=user_ids, status=Status.STREAMING, created_at__gte=now - stale_after
+                )
+                .order_by()
+                .values("user_id")
+                .annotate(n=Count("id"))
+                .values_list("user_id", "n")
+            )
         )
+        owners = (
+            dict(Conversation.objects.filter(pk__in=wanted).values_list("pk", "user_id")) if wanted else {}
+        )
+        results: list[StreamSession | TooManyStreams | ConversationNotFound] = []
+        new_conversations: list[Conversation] = []
+        continued: set[uuid.UUID] = set()
+        for r in requests:
+            if active[r.user_id] >= max_concurrent:
+                results.append(TooManyStreams())
+                continue
+            conversation_id = r.conversation_id
+            if conversation_id is not None:
+                if owners.get(conversation_id) != r.user_id:
+                    results.append(ConversationNotFound())
+                    continue
+                continued.add(conversation_id)
+            elif r.start_conversation:
+                conversation = Conversation(user_id=r.user_id, title=_title(r.query))
+                new_conversations.append(conversation)
+                conversation_id = conversation.pk
+            active[r.user_id] += 1
+            results.append(
+                StreamSession(
+                    user_id=r.user_id,
+                    query=r.query,
+                    language=r.language,
+                    model_name=r.model_name,
+                    client_kind=r.client_kind,
+                    conversation_id=conversation_id,
+                    created_at=now,
+                )
+            )
+        if new_conversations:
+            Conversation.objects.bulk_create(new_conversations)
+        if continued:
+            Conversation.objects.filter(pk__in=continued).update(updated_at=now)
+        StreamSession.objects.bulk_create([r for r in results if isinstance(r, StreamSession)])
+    return results
+
+
+def open_session(request: SessionRequest, *, max_concurrent: int, stale_after: timedelta) -> StreamSession:
+    """One session row (``open_sessions`` for one); raises the refusal."""
+    (result,) = open_sessions([request], max_concurrent=max_concurrent, stale_after=stale_after)
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _title(query: str) -> str:
@@ -93,27 +146,35 @@ class Outcome:
     citations: list[tuple[int, RetrievedChunk, int]] = field(default_factory=list)
 
 
-def record_outcome(session_id: uuid.UUID, outcome: Outcome) -> None:
-    """Write how a stream ended, with the citations it streamed, in one transaction."""
-    chunk_ids = {chunk.chunk_id for _, chunk, _ in outcome.citations}
-    source_ids = {chunk.source_id for _, chunk, _ in outcome.citations}
+def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]:
+    """Write how streams ended, with the citations they streamed, in one transaction (the
+    outcomes of streams that end together)."""
+    cited = [chunk for _, outcome in outcomes for _, chunk, _ in outcome.citations]
     with transaction.atomic():
         # The knowledge base may have been reloaded during the stream: only link what still exists.
-        live_chunks = set(Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", flat=True))
-        live_sources = set(Source.objects.filter(pk__in=source_ids).values_list("pk", flat=True))
-        StreamSession.objects.filter(pk=session_id).update(
-            status=outcome.status,
-            error_code=outcome.error_code,
-            error_message=outcome.error_message,
-            first_token_at=outcome.first_token_at,
-            finished_at=outcome.finished_at,
-            ttft_ms=outcome.ttft_ms,
-            duration_ms=outcome.duration_ms,
-            token_events=outcome.token_events,
-            input_tokens=outcome.input_tokens,
-            output_tokens=outcome.output_tokens,
-            answer=outcome.answer,
-        )
+        live_chunks: set[int] = set()
+        live_sources: set[int] = set()
+        if cited:
+            live_chunks = set(
+                Chunk.objects.filter(pk__in={c.chunk_id for c in cited}).values_list("pk", flat=True)
+            )
+            live_sources = set(
+                Source.objects.filter(pk__in={c.source_id for c in cited}).values_list("pk", flat=True)
+            )
+        for session_id, outcome in outcomes:
+            StreamSession.objects.filter(pk=session_id).update(
+                status=outcome.status,
+                error_code=outcome.error_code,
+                error_message=outcome.error_message,
+                first_token_at=outcome.first_token_at,
+                finished_at=outcome.finished_at,
+                ttft_ms=outcome.ttft_ms,
+                duration_ms=outcome.duration_ms,
+                token_events=outcome.token_events,
+                input_tokens=outcome.input_tokens,
+                output_tokens=outcome.output_tokens,
+                answer=outcome.answer,
+            )
         StreamCitation.objects.bulk_create(
             StreamCitation(
                 session_id=session_id,
@@ -124,8 +185,15 @@ def record_outcome(session_id: uuid.UUID, outcome: Outcome) -> None:
                 url=chunk.url,
                 offset=offset,
             )
+            for session_id, outcome in outcomes
             for marker, chunk, offset in outcome.citations
         )
+    return [None] * len(outcomes)
+
+
+def record_outcome(session_id: uuid.UUID, outcome: Outcome) -> None:
+    """How one stream ended (``record_outcomes`` for one)."""
+    record_outcomes([(session_id, outcome)])
 
 
 def mark_orphaned(session_ids: Iterable[str]) -> int:

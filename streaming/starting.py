@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,10 +19,11 @@ from django_ratelimit.core import get_usage
 
 from citations.language import resolve_language
 from citations.retrieval import retrieve
-from evi360.db import run_db
+from evi360.db import Batch
 
 from . import agent, generation, selectors, services, shutdown
 from .eventlog import StreamRun
+from .models import StreamSession
 
 logger = logging.getLogger(__name__)
 
@@ -65,17 +67,22 @@ async def begin_stream(
         )
     request.user = user
     language = resolve_language(query, requested_language)
-    try:
-        opened = await run_db(
-            _open,
-            request,
+    start = _Start(
+        request,
+        services.SessionRequest(
+            user_id=user.pk,
             query=query,
             language=language,
+            model_name=agent.model_display_name(),
             client_kind=client_kind,
             conversation_id=conversation_id,
-            history=history,
-            received_at=received_at,
-        )
+            start_conversation=history is None,
+        ),
+        history,
+        received_at,
+    )
+    try:
+        opened = await _STARTS.submit(start)
     except services.ConversationNotFound:
         raise StreamRefused(404, "conversation_not_found", "There is no such conversation.") from None
     except services.TooManyStreams:
@@ -97,40 +104,55 @@ async def begin_stream(
     return generation.start(opened, resume_grace=resume_grace)
 
 
-def _open(
-    request: HttpRequest,
-    *,
-    query: str,
-    language: str,
-    client_kind: str,
-    conversation_id: uuid.UUID | None,
-    history: Sequence[tuple[str, str]] | None,
-    received_at: float,
-) -> generation.StreamRequest | dict[str, Any]:
-    """The database work of a start, in one trip to a database thread (each trip is a hand-off
-    between threads, and in a burst of starts a wait in the pool's queue): the rate limit, the
-    session row, the conversation's history and the sources. Returns the rate limit's usage
-    instead when the caller is over the limit."""
-    usage = _rate_limit(request)
-    if usage and usage["should_limit"]:
-        return usage
-    session = services.open_session(
-        user_id=request.user.pk,
-        query=query,
-        language=language,
-        model_name=agent.model_display_name(),
-        client_kind=client_kind,
-        conversation_id=conversation_id,
+@dataclass(frozen=True)
+class _Start:
+    request: HttpRequest
+    session: services.SessionRequest
+    # Given (the OpenAI API sends its own): no conversation is kept.
+    history: Sequence[tuple[str, str]] | None
+    received_at: float
+
+
+def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str, Any] | Exception]:
+    """The database work of starts that arrive together, in one trip to a database thread and
+    one write transaction (each trip is a hand-off between threads, and SQLite serialises write
+    transactions): the rate limit, the session rows, the conversations' history, the sources.
+    Per start: what the generation needs, the rate limit's usage when over the limit, or why the
+    start is refused."""
+    results: list[generation.StreamRequest | dict[str, Any] | Exception | None] = [None] * len(starts)
+    allowed: list[int] = []
+    for index, start in enumerate(starts):
+        usage = _rate_limit(start.request)
+        if usage and usage["should_limit"]:
+            results[index] = usage
+        else:
+            allowed.append(index)
+    opened = services.open_sessions(
+        [starts[index].session for index in allowed],
         max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
         stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
-        start_conversation=history is None,
     )
+    for index, session in zip(allowed, opened, strict=True):
+        results[index] = session if isinstance(session, Exception) else _prepare(starts[index], session)
+    return results  # type: ignore[return-value]  # every index is set by now
+
+
+def _prepare(start: _Start, session: StreamSession) -> generation.StreamRequest:
+    history = start.history
     if history is None:
-        history = selectors.conversation_history(session.conversation_id, settings.EVI360_HISTORY_TURNS)
+        # A new conversation has no turns yet.
+        continued = start.session.conversation_id is not None
+        history = (
+            selectors.conversation_history(session.conversation_id, settings.EVI360_HISTORY_TURNS)
+            if continued
+            else []
+        )
     # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.
-    retrieval_query = f"{history[-1][0]} {query}" if history else None
+    retrieval_query = f"{history[-1][0]} {start.session.query}" if history else None
     try:
-        chunks = retrieve(retrieval_query or query, language, settings.EVI360_RETRIEVAL_K)
+        chunks = retrieve(
+            retrieval_query or start.session.query, session.language, settings.EVI360_RETRIEVAL_K
+        )
     except DatabaseError:
         logger.warning("retrieval failed at the start of stream %s; the generation retries it", session.id)
         sources = None
@@ -141,5 +163,14 @@ def _open(
         history=history,
         retrieval_query=retrieval_query,
         sources=sources,
-        received_at=received_at,
+        received_at=start.received_at,
     )
+
+
+def _never_started(start: _Start, opened: generation.StreamRequest | dict[str, Any]) -> None:
+    """The caller went away while its session row was being written: record it cancelled."""
+    if isinstance(opened, generation.StreamRequest):
+        generation.record_unstarted(opened)
+
+
+_STARTS = Batch(_open, abandoned=_never_started)

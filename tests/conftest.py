@@ -179,15 +179,11 @@ async def new_session(user, query: str = "Hoe zwaar mag ik tillen?", language: s
 
     from streaming import services
 
+    request = services.SessionRequest(
+        user_id=user.pk, query=query, language=language, model_name="scripted", client_kind="api"
+    )
     return await sync_to_async(services.open_session)(
-        user_id=user.pk,
-        query=query,
-        language=language,
-        model_name="scripted",
-        client_kind="api",
-        conversation_id=None,
-        max_concurrent=10,
-        stale_after=timedelta(minutes=2),
+        request, max_concurrent=10, stale_after=timedelta(minutes=2)
     )
 
 

@@ -159,16 +159,16 @@ async def test_an_outcome_the_database_refuses_is_written_when_it_is_back(
 
     from streaming import services
 
-    real = services.record_outcome
+    real = services.record_outcomes
     attempts = []
 
-    def flaky(session_id, outcome):
-        attempts.append(outcome.status)
+    def flaky(outcomes):
+        attempts.extend(outcome.status for _, outcome in outcomes)
         if len(attempts) <= 3:  # PostgreSQL restarting
             raise OperationalError("server closed the connection unexpectedly")
-        real(session_id, outcome)
+        return real(outcomes)
 
-    monkeypatch.setattr(services, "record_outcome", flaky)
+    monkeypatch.setattr(services, "record_outcomes", flaky)
     monkeypatch.setattr(generation, "RETRY_DELAYS", (0.01,) * 5)
     scripted_model(["Til ", "niet ", "te zwaar."])
     session = await new_session(user)

@@ -1,12 +1,15 @@
 """streaming/starting.py: a stream's start makes one trip to a database thread (rate limit,
-session row, history, sources), and a retrieval that fails there is retried by the generation."""
+session row, history, sources), group-committed with the starts that arrive meanwhile; a
+retrieval that fails there is retried by the generation; a client that leaves meanwhile is
+recorded cancelled."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import OperationalError
 
-from streaming import starting
+from evi360 import db
+from streaming import api, generation, starting
 from tests.conftest import parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -29,16 +32,17 @@ async def test_a_start_is_one_database_trip(
 ):
     token = access_token(user)
     trips = []
-    real = starting.run_db
+    real = db.run_db
 
     async def counting(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
         trips.append(fn.__name__)
         return await real(fn, *args, **kwargs)
 
-    monkeypatch.setattr(starting, "run_db", counting)
+    monkeypatch.setattr(db, "run_db", counting)  # starts and outcomes (db.Batch)
+    monkeypatch.setattr(api, "run_db", counting)  # authentication
     scripted_model(["Til maximaal 23 kg [1]."])
     events = await ask(async_client, token)
-    assert trips == ["_open"]
+    assert trips == ["authenticate", "_open", "_write_outcomes"]
     assert [e[1] for e in events] == ["session", "citation", "token", "done"]
 
 
@@ -56,3 +60,43 @@ async def test_retrieval_failing_at_the_start_is_left_to_the_generation(
     citation = next(e for e in events if e[1] == "citation")
     assert citation[2]["source"]["title"]  # the agent retrieved them itself
     assert events[-1][1] == "done"
+
+
+async def test_a_session_row_written_for_a_client_that_went_away_is_recorded_cancelled(
+    small_kb, user, access_token, async_client, scripted_model, monkeypatch
+):
+    """The client disconnects while its start is in the database: no row is left 'streaming'."""
+    import asyncio
+    import threading
+
+    from asgiref.sync import sync_to_async
+
+    from streaming.models import Status, StreamSession
+
+    entered, release = threading.Event(), threading.Event()
+    real = starting._open
+
+    def slow_open(starts):  # type: ignore[no-untyped-def]
+        results = real(starts)
+        entered.set()
+        release.wait(5)
+        return results
+
+    monkeypatch.setattr(starting._STARTS, "_fn", slow_open)
+    scripted_model(["Til maximaal 23 kg [1]."])
+    request = asyncio.ensure_future(ask(async_client, access_token(user)))
+    await asyncio.to_thread(entered.wait, 5)
+    request.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await request
+    release.clear()  # (the next start goes through at once)
+    entered.clear()
+    monkeypatch.setattr(starting._STARTS, "_fn", real)
+    # The next start runs after the first batch was handled, the cancelled caller's row included.
+    assert (await ask(async_client, access_token(user)))[-1][1] == "done"
+    async with asyncio.timeout(10):
+        if generation._retrying:
+            await asyncio.wait(list(generation._retrying))
+    statuses = await sync_to_async(list)(StreamSession.objects.values_list("status", "error_code"))
+    assert sorted(statuses) == [(Status.CANCELLED, "cancelled"), (Status.COMPLETED, "")]

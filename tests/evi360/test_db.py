@@ -1,0 +1,75 @@
+"""evi360/db.py: Batch, the group commit of database work that arrives together."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from evi360.db import Batch
+
+
+class Gate:
+    """A batch function that records its batches and holds the first one until released."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.release = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(self, items: list[str]) -> list[str | Exception]:
+        self.batches.append(list(items))
+        self.entered.set()
+        self.release.wait(5)
+        if "poison" in items:
+            raise ValueError("a bad item fails its whole batch")
+        return [ValueError(f"refused {item}") if item.startswith("no") else item.upper() for item in items]
+
+
+async def while_one_runs(gate: Gate, batch: Batch, items: tuple[str, ...]) -> list[object]:
+    """Submit "a", then ``items`` while "a" is in the database; results of ``items``."""
+    first = asyncio.ensure_future(batch.submit("a"))
+    await asyncio.to_thread(gate.entered.wait, 5)
+    rest = [asyncio.ensure_future(batch.submit(item)) for item in items]
+    await asyncio.sleep(0)
+    gate.release.set()
+    assert await first == "A"
+    return await asyncio.gather(*rest, return_exceptions=True)
+
+
+async def test_a_lone_call_goes_at_once_and_calls_meanwhile_share_the_next_batch():
+    gate = Gate()
+    assert await while_one_runs(gate, Batch(gate), ("b", "c", "d")) == ["B", "C", "D"]
+    assert gate.batches == [["a"], ["b", "c", "d"]]
+
+
+async def test_an_exception_per_item_reaches_only_its_caller():
+    gate = Gate()
+    gate.release.set()
+    batch = Batch(gate)
+    results = await asyncio.gather(batch.submit("yes"), batch.submit("no"), return_exceptions=True)
+    assert results[0] == "YES"
+    assert isinstance(results[1], ValueError) and str(results[1]) == "refused no"
+
+
+async def test_a_failing_batch_is_retried_item_by_item():
+    gate = Gate()
+    results = await while_one_runs(gate, Batch(gate), ("b", "poison", "c"))
+    assert results[0] == "B" and results[2] == "C"
+    assert isinstance(results[1], ValueError)
+    assert gate.batches == [["a"], ["b", "poison", "c"], ["b"], ["poison"], ["c"]]
+
+
+async def test_a_result_whose_caller_went_away_is_handed_to_abandoned():
+    gate = Gate()
+    abandoned: list[tuple[str, str]] = []
+    batch = Batch(gate, abandoned=lambda item, result: abandoned.append((item, result)))
+    waiting = asyncio.ensure_future(batch.submit("gone"))
+    await asyncio.to_thread(gate.entered.wait, 5)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    gate.release.set()
+    assert await batch.submit("next") == "NEXT"  # runs after the first batch has been handled
+    assert abandoned == [("gone", "GONE")]

@@ -1,0 +1,114 @@
+"""streaming/services.py: the session rows of streams that start together, and the outcomes of
+streams that end together, each in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from citations.retrieval import retrieve
+from streaming import services
+from streaming.models import Conversation, Status, StreamCitation, StreamSession
+
+pytestmark = pytest.mark.django_db(transaction=True)
+STALE = timedelta(minutes=2)
+
+
+def ask(user, query: str = "Hoe zwaar mag ik tillen?", **fields) -> services.SessionRequest:
+    return services.SessionRequest(
+        user_id=user.pk, query=query, language="nl", model_name="scripted", client_kind="api", **fields
+    )
+
+
+def test_the_cap_counts_the_streams_of_the_same_batch(user):
+    other = get_user_model().objects.create_user("other", password="other-pass-123")
+    results = services.open_sessions(
+        [ask(user), ask(other), ask(user), ask(user)], max_concurrent=2, stale_after=STALE
+    )
+    assert [type(r).__name__ for r in results] == [
+        "StreamSession",
+        "StreamSession",
+        "StreamSession",
+        "TooManyStreams",
+    ]
+    assert StreamSession.objects.filter(user=user, status=Status.STREAMING).count() == 2
+    # ...and the streams already open before it.
+    (later,) = services.open_sessions([ask(other)], max_concurrent=2, stale_after=STALE)
+    assert isinstance(later, StreamSession)
+    (refused,) = services.open_sessions([ask(other)], max_concurrent=2, stale_after=STALE)
+    assert isinstance(refused, services.TooManyStreams)
+
+
+def test_each_new_question_starts_its_own_conversation_and_a_follow_up_continues_one(user):
+    stranger = get_user_model().objects.create_user("stranger", password="stranger-pass-123")
+    old = Conversation.objects.create(user=user, title="Tillen")
+    Conversation.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=1))
+    results = services.open_sessions(
+        [
+            ask(user, "Eerste vraag"),
+            ask(user, "Tweede vraag"),
+            ask(user, "En bij hitte?", conversation_id=old.pk),
+            ask(stranger, "Niet van mij", conversation_id=old.pk),
+            ask(user, "Onbekend", conversation_id=uuid.uuid4()),
+            ask(user, "Zonder gesprek", start_conversation=False),
+        ],
+        max_concurrent=10,
+        stale_after=STALE,
+    )
+    first, second, follow_up, foreign, unknown, bare = results
+    assert isinstance(foreign, services.ConversationNotFound)
+    assert isinstance(unknown, services.ConversationNotFound)
+    titles = dict(Conversation.objects.values_list("pk", "title"))
+    assert titles[first.conversation_id] == "Eerste vraag"
+    assert titles[second.conversation_id] == "Tweede vraag"
+    assert follow_up.conversation_id == old.pk
+    assert bare.conversation_id is None
+    assert Conversation.objects.get(pk=old.pk).updated_at > timezone.now() - timedelta(minutes=1)
+    stored = {s.pk: s.conversation_id for s in StreamSession.objects.all()}
+    assert stored == {s.pk: s.conversation_id for s in (first, second, follow_up, bare)}
+
+
+def test_outcomes_of_streams_that_end_together_are_written_with_their_citations(small_kb, user):
+    chunks = retrieve("tillen", "nl", 3) + retrieve("hearing protection", "en", 3)
+    one, two = services.open_sessions([ask(user), ask(user)], max_concurrent=10, stale_after=STALE)
+    now = timezone.now()
+    services.record_outcomes(
+        [
+            (
+                one.pk,
+                services.Outcome(
+                    status=Status.COMPLETED,
+                    finished_at=now,
+                    duration_ms=900,
+                    answer="Til niet meer dan 23 kg [1].",
+                    ttft_ms=40,
+                    token_events=6,
+                    citations=[(1, chunks[0], 24)],
+                ),
+            ),
+            (
+                two.pk,
+                services.Outcome(
+                    status=Status.CANCELLED,
+                    finished_at=now,
+                    duration_ms=300,
+                    error_code="cancelled",
+                    answer="Boven [2]",
+                    citations=[(2, chunks[1], 6)],
+                ),
+            ),
+        ]
+    )
+    rows = {s.pk: s for s in StreamSession.objects.all()}
+    assert (rows[one.pk].status, rows[one.pk].answer, rows[one.pk].ttft_ms) == (
+        Status.COMPLETED,
+        "Til niet meer dan 23 kg [1].",
+        40,
+    )
+    assert (rows[two.pk].status, rows[two.pk].error_code) == (Status.CANCELLED, "cancelled")
+    citations = {(c.session_id, c.marker, c.chunk_id, c.offset) for c in StreamCitation.objects.all()}
+    assert citations == {(one.pk, 1, chunks[0].chunk_id, 24), (two.pk, 2, chunks[1].chunk_id, 6)}
