@@ -257,6 +257,14 @@ def library_cpu_per_token(tokens: int = 5000) -> dict[str, float]:
 
 
 def passes(figures: dict[str, float]) -> bool:
+    print(
+        f"    {figures['concurrency']:.0f} held: TTFT overhead p95 {figures['ttft_overhead_p95_ms']:.0f} ms, "
+        f"gap p99 {figures['gap_p99_ms']:.0f} ms",
+        flush=True,
+    )
+    if figures.get("errors"):
+        print(f"    {figures['errors']:.0f} streams failed (connection refused or reset)", flush=True)
+        return False
     return figures["gap_p99_ms"] < 100 and figures["ttft_overhead_p95_ms"] + FIRST_MS < 500
 
 
@@ -267,6 +275,7 @@ async def sustained(server: Server, concurrency: int, seconds: float = 4.0) -> d
     stream_s = (FIRST_MS + GAP_MS * (TOKENS - 1)) / 1000
     limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
     results: list[tuple[float, list[float], int]] = []
+    errors = 0
     async with httpx.AsyncClient(timeout=300, limits=limits) as client:
         for _ in range(3):
             await one_stream(client, server)  # warm-up
@@ -275,8 +284,13 @@ async def sustained(server: Server, concurrency: int, seconds: float = 4.0) -> d
 
         async def loop(index: int) -> None:
             await asyncio.sleep(index * stream_s / concurrency)
+            nonlocal errors
             while (now := time.perf_counter()) < deadline:
-                result = await one_stream(client, server)
+                try:
+                    result = await one_stream(client, server)
+                except httpx.HTTPError:  # refused, reset or failed: this level is not held
+                    errors += 1
+                    return
                 if now >= ramp_end:
                     results.append(result)
 
@@ -284,7 +298,9 @@ async def sustained(server: Server, concurrency: int, seconds: float = 4.0) -> d
     overhead = [r[0] * 1000 - FIRST_MS for r in results]
     gaps = [g * 1000 for r in results for g in r[1]]
     return {
+        "concurrency": concurrency,
         "streams": len(results),
+        "errors": errors,
         "ttft_overhead_p95_ms": percentile(overhead, 95),
         "gap_p99_ms": percentile(gaps, 99),
     }
