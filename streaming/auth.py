@@ -59,7 +59,9 @@ def authenticate(request: HttpRequest) -> Caller:
         except (InvalidToken, TokenError):
             return Caller(None, problem="The access token is invalid or has expired.")
         except AuthenticationFailed as exc:  # unknown or inactive user
-            return Caller(None, problem=str(exc.detail))
+            # simplejwt raises these with a dict of detail and code, not a message.
+            detail = exc.detail.get("detail") if isinstance(exc.detail, dict) else exc.detail
+            return Caller(None, problem=str(detail or "The access token's user cannot sign in."))
         return Caller(user)
     user = get_user(request)
     if user.is_authenticated and user.is_active:

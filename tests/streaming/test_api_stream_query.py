@@ -112,7 +112,20 @@ async def test_inactive_user_is_401(user, access_token, async_client):
     token = access_token(user)
     user.is_active = False
     await user.asave()
-    assert_error(await post(async_client, {"query": "x"}, token=token), 401, "not_authenticated")
+    response = await post(async_client, {"query": "x"}, token=token)
+    assert_error(response, 401, "not_authenticated")
+    assert response.json()["error"]["message"] == "User is inactive"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert not await StreamSession.objects.aexists()
+
+
+async def test_a_valid_token_of_a_deleted_user_is_401_and_starts_nothing(user, access_token, async_client):
+    token = access_token(user)
+    await user.adelete()
+    response = await post(async_client, {"query": "Hoe zwaar mag ik tillen?"}, token=token)
+    assert_error(response, 401, "not_authenticated")
+    assert response.json()["error"]["message"] == "User not found"
+    assert not await StreamSession.objects.aexists()
 
 
 async def test_get_is_405(async_client):
