@@ -211,7 +211,13 @@ async def sequential(server: Server, count: int) -> dict[str, float]:
     }
 
 
+# Our server compacts a finished stream's log (kept for replay) 5 s after its end.
+AT_REST_AFTER = 6.0
+
+
 async def rss_after(server: Server, counts: tuple[int, ...]) -> dict[str, float]:
+    """RSS right after ``counts`` streams (10 at a time), and at rest: ``AT_REST_AFTER`` seconds
+    later, when what the last streams left behind has been compacted or freed."""
     process = psutil.Process(server.pid)
     result, done = {}, 0
     async with httpx.AsyncClient(timeout=60) as client:
@@ -220,6 +226,8 @@ async def rss_after(server: Server, counts: tuple[int, ...]) -> dict[str, float]
                 await asyncio.gather(*(one_stream(client, server) for _ in range(10)))
                 done += 10
             result[f"rss_after_{count}_mib"] = process.memory_info().rss / 2**20
+            await asyncio.sleep(AT_REST_AFTER)
+            result[f"rss_at_rest_after_{count}_mib"] = process.memory_info().rss / 2**20
     return result
 
 

@@ -112,7 +112,9 @@ async def _caller_or_error(request: HttpRequest, *, check_csrf: bool) -> Caller 
     return caller
 
 
-async def _start_stream(request: HttpRequest, *, resume_grace: float = 0.0) -> StreamRun | HttpResponse:
+async def _start_stream(
+    request: HttpRequest, *, resume_grace: float = 0.0, keep_typed: bool = False
+) -> StreamRun | HttpResponse:
     """Everything before a stream starts: access, input, rate limit, concurrency cap, the session
     row; then the generation task. Returns the run, or the JSON error that refuses it."""
     received_at = time.monotonic()
@@ -138,6 +140,7 @@ async def _start_stream(request: HttpRequest, *, resume_grace: float = 0.0) -> S
             client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
             received_at=received_at,
             resume_grace=resume_grace,
+            keep_typed=keep_typed,
         )
     except StreamRefused as refused:
         return error_response(refused.status, refused.code, refused.message, headers=refused.headers)
@@ -147,13 +150,12 @@ async def _start_stream(request: HttpRequest, *, resume_grace: float = 0.0) -> S
 async def stream_query(request: HttpRequest) -> HttpResponse:
     """POST a question, get the answer as SSE in the same response (REST clients); or, with
     ``Accept: application/json``, the finished answer as one JSON document."""
-    run = await _start_stream(request)
+    accept = request.headers.get("Accept", "")
+    as_json = "application/json" in accept and "text/event-stream" not in accept
+    run = await _start_stream(request, keep_typed=as_json)
     if isinstance(run, HttpResponse):
         return run
-    accept = request.headers.get("Accept", "")
-    if "application/json" in accept and "text/event-stream" not in accept:
-        return await _finished_answer(run)
-    return sse_response(run)
+    return await _finished_answer(run) if as_json else sse_response(run)
 
 
 async def _finished_answer(run: StreamRun) -> JsonResponse:

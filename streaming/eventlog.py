@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import zlib
 from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,14 +21,16 @@ from .sse import KEEP_ALIVE, CitationEvent, DoneEvent, ErrorEvent, Event, Sessio
 
 
 class EventLog:
-    """Append-only list of events, encoded for SSE (``events``) and typed (``typed``, for
-    endpoints that speak another wire format), with a wake-up for waiting readers."""
+    """Append-only list of events, encoded for SSE (``events``) and, when ``keep_typed``, typed
+    (``typed``, for endpoints that speak another wire format), with a wake-up for waiting
+    readers."""
 
     __slots__ = ("_blob", "_ends", "_waiters", "closed", "events", "typed")
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_typed: bool = True) -> None:
         self.events: list[bytes] = []
-        self.typed: list[Event] = []
+        # None: nobody reads typed events (an SSE stream), so none are kept.
+        self.typed: list[Event] | None = [] if keep_typed else None
         self.closed = False
         # One future per waiting reader, woken by the next append (a shared one would be
         # cancelled for everyone when one reader's task is cancelled).
@@ -40,17 +43,22 @@ class EventLog:
         return len(self._ends) if self._ends is not None else len(self.events)
 
     def compact(self) -> None:
-        """A finished log kept for replay: one bytes object instead of an object per event (a
-        fraction of the memory), and no typed events (they serve readers of a running stream)."""
+        """A finished log kept for replay: one compressed bytes object instead of an object per
+        event (a small fraction of the memory: SSE text is repetitive), and no typed events
+        (they serve readers of a running stream). Replays of finished sessions are rare; they
+        decompress."""
         if not self.closed or self._blob is not None:
             return
-        self._ends = array("L", itertools.accumulate(len(e) for e in self.events))
-        self._blob = b"".join(self.events)
-        self.events, self.typed = [], []
+        self._ends = array("I", itertools.accumulate(len(e) for e in self.events))
+        self._blob = zlib.compress(b"".join(self.events), 1)
+        self.events = []
+        if self.typed is not None:
+            self.typed = []
 
     def append(self, data: bytes, event: Event) -> None:
         self.events.append(data)
-        self.typed.append(event)
+        if self.typed is not None:
+            self.typed.append(event)
         self._wake()
 
     def close(self) -> None:
@@ -90,11 +98,14 @@ class EventLog:
     async def follow(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[Event | None]:
         """The typed events from index ``start`` on, as they are appended, until the log is
         closed; ``None`` after ``keep_alive`` seconds without one."""
+        typed = self.typed
+        if typed is None:
+            raise RuntimeError("this log keeps no typed events (EventLog(keep_typed=True))")
         position = start
         while True:
-            if position < len(self.typed):
-                end = len(self.typed)
-                for event in self.typed[position:end]:
+            if position < len(typed):
+                end = len(typed)
+                for event in typed[position:end]:
                     yield event
                 position = end
             elif self.closed:
@@ -108,7 +119,7 @@ class EventLog:
         without an event a comment line keeps proxies from closing the connection."""
         if self._blob is not None and self._ends is not None:
             if start < len(self._ends):
-                yield self._blob[self._ends[start - 1] if start else 0 :]
+                yield zlib.decompress(self._blob)[self._ends[start - 1] if start else 0 :]
             return
         position = start
         while True:
@@ -177,6 +188,9 @@ class StreamRun:
 
     def remove_reader(self) -> None:
         self.readers -= 1
+        if self.readers == 0 and self.log.closed and self.log.typed is None:
+            # Its reader has read it all: keep it compacted for replays from now on.
+            self.log.compact()
         if self.readers > 0 or self.task is None or self.task.done():
             return
         if self.grace <= 0:
@@ -223,8 +237,9 @@ async def collect(run: StreamRun) -> Collected:
 # Runs of this process, by session id. An entry stays ``EVI360_EVENT_RETENTION`` seconds after
 # its generation ends, so a client that reconnects (or opens its EventSource late) still reads it.
 RUNS: dict[str, StreamRun] = {}
-# A finished log is compacted this long after its end, once nobody reads it (a response that
-# reads typed events attaches right as it starts; replays read the compacted log as well).
+# A finished log is compacted once nobody reads it: an SSE stream's as soon as its reader has
+# read it all (replays read the compacted log as well); one that keeps typed events this long
+# after its end (the response that reads them may attach just after the generation ended).
 COMPACT_AFTER = 5.0
 
 
@@ -240,13 +255,19 @@ def retire(run: StreamRun, after: float) -> None:
             loop.call_later(COMPACT_AFTER, compact)
         else:
             run.log.compact()
+            if run.task is not None and run.task.done():
+                run.task = None  # a finished task and what it holds, kept an hour for nothing
 
     if after <= 0:
         forget()
+        return
+    loop = asyncio.get_running_loop()
+    if run.readers == 0 and run.log.typed is None:
+        # Nobody reads it now, and a late reader reads the compacted bytes as well.
+        compact()
     else:
-        loop = asyncio.get_running_loop()
         loop.call_later(min(after, COMPACT_AFTER), compact)
-        loop.call_later(after, forget)
+    loop.call_later(after, forget)
 
 
 async def stream_response(

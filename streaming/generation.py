@@ -23,7 +23,7 @@ from pydantic_ai.models import Model
 from evi360.db import Batch, run_db
 
 from . import agent, metrics, redis_eventlog, services, shutdown
-from .eventlog import RUNS, StreamRun, retire
+from .eventlog import RUNS, EventLog, StreamRun, retire
 from .markers import MarkerGate, markers_in
 from .models import Status, StreamSession
 from .sse import CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent, encode
@@ -265,10 +265,11 @@ def report(session: StreamSession, outcome: services.Outcome) -> None:
         logger.info("stream ended", extra={"stream": fields})
 
 
-def start(request: StreamRequest, *, resume_grace: float = 0.0) -> StreamRun:
+def start(request: StreamRequest, *, resume_grace: float = 0.0, keep_typed: bool = True) -> StreamRun:
     """Start generating in a task of its own and return the run the response will read.
-    ``resume_grace``: how long the generation goes on without a reader."""
-    run = StreamRun(str(request.session.id), grace=resume_grace)
+    ``resume_grace``: how long the generation goes on without a reader. ``keep_typed``: the
+    response reads typed events (``EventLog.follow``), not only SSE bytes."""
+    run = StreamRun(str(request.session.id), grace=resume_grace, log=EventLog(keep_typed=keep_typed))
     RUNS[run.session_id] = run
     run.task = asyncio.get_running_loop().create_task(
         generate(run, request), name=f"stream-{request.session.id}"

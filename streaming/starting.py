@@ -56,10 +56,12 @@ async def begin_stream(
     received_at: float,
     history: Sequence[tuple[str, str]] | None = None,
     resume_grace: float = 0.0,
+    keep_typed: bool = True,
 ) -> StreamRun:
     """Start a stream. ``history`` given (the OpenAI API sends its own) means no conversation is
     kept; otherwise the stream continues ``conversation_id`` (or starts a new conversation) and the
-    history is that conversation's completed turns."""
+    history is that conversation's completed turns. ``keep_typed=False``: the response reads
+    only SSE bytes (less memory per stream)."""
     if shutdown.draining():
         # Nothing was done: the client (or nginx's proxy_next_upstream) may try another worker.
         raise StreamRefused(
@@ -101,7 +103,7 @@ async def begin_stream(
             f"Too many questions; try again in {retry_after} s.",
             {"Retry-After": str(retry_after)},
         )
-    return generation.start(opened, resume_grace=resume_grace)
+    return generation.start(opened, resume_grace=resume_grace, keep_typed=keep_typed)
 
 
 @dataclass(frozen=True)

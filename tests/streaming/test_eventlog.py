@@ -1,7 +1,9 @@
 import asyncio
 
+import pytest
+
 from streaming.eventlog import EventLog, StreamRun, stream_response
-from streaming.sse import KEEP_ALIVE
+from streaming.sse import KEEP_ALIVE, TokenEvent
 
 
 async def test_readers_get_every_event_from_where_they_start_until_close():
@@ -90,6 +92,45 @@ async def test_retire_compacts_only_once_nobody_reads(monkeypatch):
         assert run.log.events == [] and await _read(run.log) == b"a"
     finally:
         eventlog.RUNS.pop("s1", None)
+
+
+async def test_an_sse_only_log_is_compacted_when_its_reader_has_read_it_all():
+    """No typed events kept, and no 5 s wait: the finished log shrinks as its reader leaves."""
+    from streaming import eventlog
+
+    run = StreamRun("s2", log=EventLog(keep_typed=False))
+    run.add_reader()
+    run.log.append(b"id: 0\nevent: token\ndata: {}\n\n", TokenEvent("x"))
+    assert run.log.typed is None
+    run.log.close()
+    eventlog.RUNS["s2"] = run
+    try:
+        eventlog.retire(run, after=60)
+        assert run.log.events != []  # its reader is still on it
+        run.remove_reader()
+        assert run.log.events == [] and await _read(run.log) == b"id: 0\nevent: token\ndata: {}\n\n"
+    finally:
+        eventlog.RUNS.pop("s2", None)
+
+
+async def test_an_unread_sse_only_log_is_compacted_when_it_ends():
+    from streaming import eventlog
+
+    run = StreamRun("s3", log=EventLog(keep_typed=False))
+    run.log.append(b"a", TokenEvent("a"))
+    run.log.close()
+    eventlog.RUNS["s3"] = run
+    try:
+        eventlog.retire(run, after=60)
+        assert run.log.events == [] and await _read(run.log) == b"a"
+    finally:
+        eventlog.RUNS.pop("s3", None)
+
+
+async def test_typed_events_cannot_be_followed_on_a_log_that_keeps_none():
+    log = EventLog(keep_typed=False)
+    with pytest.raises(RuntimeError):
+        await anext(log.follow())
 
 
 async def test_a_reader_waiting_when_it_is_cancelled_leaves_no_waiter_behind():
