@@ -189,7 +189,7 @@ class StreamRun:
     def remove_reader(self) -> None:
         self.readers -= 1
         if self.readers == 0 and self.log.closed and self.log.typed is None:
-            # Its reader has read it all: keep it compacted for replays from now on.
+            # Finished and read by nobody now: from here on only replays read it, compacted.
             self.log.compact()
         if self.readers > 0 or self.task is None or self.task.done():
             return

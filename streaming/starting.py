@@ -142,11 +142,10 @@ def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str,
 def _prepare(start: _Start, session: StreamSession) -> generation.StreamRequest:
     history = start.history
     if history is None:
-        # A new conversation has no turns yet.
-        continued = start.session.conversation_id is not None
+        # A continued conversation's completed turns; a new one has none yet.
         history = (
             selectors.conversation_history(session.conversation_id, settings.EVI360_HISTORY_TURNS)
-            if continued
+            if start.session.conversation_id
             else []
         )
     # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.
