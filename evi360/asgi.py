@@ -1,4 +1,4 @@
-"""ASGI entry point: ``daphne evi360.asgi:application``."""
+"""ASGI entry point: ``uvicorn evi360.asgi:application`` as deployed (daphne serves it too)."""
 
 import gc
 import os
