@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -211,7 +211,12 @@ def _keep_trying(session_id: object, outcome: services.Outcome) -> None:
             return
         logger.error("stream %s: outcome %s lost: the database stayed away", session_id, outcome.status)
 
-    task = asyncio.get_running_loop().create_task(retry(), name=f"record-{session_id}")
+    _track(retry(), session_id)
+
+
+def _track(writing: Coroutine[None, None, None], session_id: object) -> None:
+    """Run an outcome write in a task of its own, kept until it ends (tests wait for them)."""
+    task = asyncio.get_running_loop().create_task(writing, name=f"record-{session_id}")
     _retrying.add(task)
     task.add_done_callback(_retrying.discard)
 
@@ -233,9 +238,7 @@ def record_unstarted(request: StreamRequest) -> None:
         if not await _record(session_id, outcome):
             _keep_trying(session_id, outcome)
 
-    task = asyncio.get_running_loop().create_task(write(), name=f"record-{session_id}")
-    _retrying.add(task)
-    task.add_done_callback(_retrying.discard)
+    _track(write(), session_id)
 
 
 def report(session: StreamSession, outcome: services.Outcome) -> None:

@@ -116,14 +116,6 @@ def open_sessions(
     return results
 
 
-def open_session(request: SessionRequest, *, max_concurrent: int, stale_after: timedelta) -> StreamSession:
-    """One session row (``open_sessions`` for one); raises the refusal."""
-    (result,) = open_sessions([request], max_concurrent=max_concurrent, stale_after=stale_after)
-    if isinstance(result, Exception):
-        raise result
-    return result
-
-
 def _title(query: str) -> str:
     text = " ".join(query.split())
     return text if len(text) <= 120 else text[:119].rsplit(" ", 1)[0] + "…"

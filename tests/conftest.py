@@ -182,9 +182,10 @@ async def new_session(user, query: str = "Hoe zwaar mag ik tillen?", language: s
     request = services.SessionRequest(
         user_id=user.pk, query=query, language=language, model_name="scripted", client_kind="api"
     )
-    return await sync_to_async(services.open_session)(
-        request, max_concurrent=10, stale_after=timedelta(minutes=2)
+    (session,) = await sync_to_async(services.open_sessions)(
+        [request], max_concurrent=10, stale_after=timedelta(minutes=2)
     )
+    return session
 
 
 def parse_sse(raw: bytes) -> list[tuple[int, str, dict]]:
