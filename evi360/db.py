@@ -84,40 +84,45 @@ class Batch(Generic[Item, T]):
     def _launch(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, self._pending = self._pending, []
         self._running = True
-        loop.create_task(self._run(loop, batch))
+        task = loop.create_task(self._run(batch))
+        # A done callback, not a `finally` in _run: a task cancelled before its first step (the
+        # loop shutting down) never runs its body, and its callers would wait forever.
+        task.add_done_callback(functools.partial(self._finished, loop, batch))
 
-    async def _run(
-        self, loop: asyncio.AbstractEventLoop, batch: list[tuple[Item, asyncio.Future[T]]]
+    def _finished(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Item, asyncio.Future[T]]],
+        task: asyncio.Task[None],
     ) -> None:
+        failure = None if task.cancelled() else task.exception()
+        for _, future in batch:
+            if not future.done():
+                if failure is None:
+                    future.cancel()
+                else:
+                    future.set_exception(failure)
+        self._running = False
+        if self._pending and self._loop is loop and not loop.is_closed():
+            self._launch(loop)
+
+    async def _run(self, batch: list[tuple[Item, asyncio.Future[T]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            try:
-                results = list(await run_db(self._fn, items))
-            except Exception as exc:
-                if len(items) == 1:
-                    results = [exc]
-                else:
-                    results = [await self._alone(item) for item in items]
-            for (item, future), result in zip(batch, results, strict=True):
-                if future.done():  # the caller was cancelled meanwhile
-                    if self._abandoned is not None and not isinstance(result, Exception):
-                        self._abandoned(item, result)
-                elif isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-        except BaseException as exc:  # this task cancelled (loop shutting down): nobody waits forever
-            for _, future in batch:
-                if not future.done():
-                    if isinstance(exc, Exception):
-                        future.set_exception(exc)
-                    else:
-                        future.cancel()
-            raise
-        finally:
-            self._running = False
-            if self._pending and self._loop is loop and not loop.is_closed():
-                self._launch(loop)
+            results = list(await run_db(self._fn, items))
+        except Exception as exc:
+            if len(items) == 1:
+                results = [exc]
+            else:
+                results = [await self._alone(item) for item in items]
+        for (item, future), result in zip(batch, results, strict=True):
+            if future.done():  # the caller was cancelled meanwhile
+                if self._abandoned is not None and not isinstance(result, Exception):
+                    self._abandoned(item, result)
+            elif isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
     async def _alone(self, item: Item) -> T | Exception:
         try:

@@ -73,3 +73,22 @@ async def test_a_result_whose_caller_went_away_is_handed_to_abandoned():
     gate.release.set()
     assert await batch.submit("next") == "NEXT"  # runs after the first batch has been handled
     assert abandoned == [("gone", "GONE")]
+
+
+async def test_a_batch_task_cancelled_before_it_ran_fails_its_callers_and_the_next_batch_runs():
+    """A closing event loop cancels every task, some before their first step: nobody may be
+    left waiting, and whatever comes next is still written."""
+    gate = Gate()
+    gate.release.set()
+    batch = Batch(gate)
+    caller = asyncio.ensure_future(batch.submit("a"))
+    await asyncio.sleep(0)  # the caller submitted: its batch task exists and has not run
+    (task,) = [t for t in asyncio.all_tasks() if t.get_coro().__qualname__ == "Batch._run"]
+    task.cancel()
+    # (The timeouts inside pytest.raises: a timeout's own cancellation must not pass as the answer.)
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await caller
+    async with asyncio.timeout(5):
+        assert await batch.submit("b") == "B"
+    assert gate.batches == [["b"]]
