@@ -211,7 +211,8 @@ async def sequential(server: Server, count: int) -> dict[str, float]:
     }
 
 
-# Our server compacts a finished stream's log (kept for replay) 5 s after its end.
+# Our server keeps nothing of a finished stream once its replay is in the database; at rest is
+# after the last streams' closing work (and the in-process fallback's 5 s compaction).
 AT_REST_AFTER = 6.0
 
 

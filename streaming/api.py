@@ -30,7 +30,7 @@ from citations.language import SUPPORTED
 from evi360.db import run_db
 from evi360.errors import error_response
 
-from . import redis_eventlog
+from . import redis_eventlog, selectors
 from .auth import Caller, authenticate, csrf_problem
 from .eventlog import RUNS, StreamRun, collect, stream_response
 from .generation import snippet
@@ -96,6 +96,10 @@ async def _remote_body(session_id: str, start: int) -> AsyncIterator[bytes]:
     yield encode_retry(settings.EVI360_SSE_RETRY_MS)
     async for chunk in redis_eventlog.read(session_id, start, keep_alive=settings.EVI360_SSE_KEEPALIVE):
         yield chunk
+
+
+async def _replay_body(events: bytes) -> AsyncIterator[bytes]:
+    yield encode_retry(settings.EVI360_SSE_RETRY_MS) + events
 
 
 async def _caller_or_error(request: HttpRequest, *, check_csrf: bool) -> Caller | HttpResponse:
@@ -228,6 +232,8 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if run is None and redis_eventlog.enabled() and await redis_eventlog.has_events(str(pk)):
         # Generated (or being generated) by another worker: read it from Redis.
         return EventStreamResponse(_remote_body(str(pk), start))
+    if run is None and (kept := await run_db(selectors.replayed_events, pk, start)) is not None:
+        return EventStreamResponse(_replay_body(kept))
     if run is None:
         detail = reverse("session_detail", args=[pk])
         response = error_response(

@@ -152,6 +152,8 @@ class StreamRun:
     # workers have (they count too before the generation is cancelled for lack of readers).
     mirror: asyncio.Task[None] | None = None
     remote_readers: Callable[[], Awaitable[int]] | None = None
+    # Finished and kept in this process for replays (its replay is not in the database).
+    retained: bool = False
     _cancel_handle: asyncio.TimerHandle | None = None
 
     def expect_reader(self, timeout: float) -> None:
@@ -188,7 +190,7 @@ class StreamRun:
 
     def remove_reader(self) -> None:
         self.readers -= 1
-        if self.readers == 0 and self.log.closed and self.log.typed is None:
+        if self.readers == 0 and self.retained and self.log.typed is None:
             # Finished and read by nobody now: from here on only replays read it, compacted.
             self.log.compact()
         if self.readers > 0 or self.task is None or self.task.done():
@@ -234,21 +236,33 @@ async def collect(run: StreamRun) -> Collected:
     return result
 
 
-# Runs of this process, by session id. An entry stays ``EVI360_EVENT_RETENTION`` seconds after
-# its generation ends, so a client that reconnects (or opens its EventSource late) still reads it.
+# Runs of this process, by session id: running ones, and finished ones until their replay is in
+# the database (``StreamReplay``). A response reading a run holds the run itself, so a run leaves
+# here as soon as it has ended: later readers read the database. Only when the database could not
+# take the replay (it was away) does the run stay here ``EVI360_EVENT_RETENTION`` seconds, so a
+# client that reconnects still reads it.
 RUNS: dict[str, StreamRun] = {}
-# A finished log is compacted once nobody reads it: an SSE stream's as soon as its reader has
-# read it all (replays read the compacted log as well); one that keeps typed events this long
-# after its end (the response that reads them may attach just after the generation ended).
+# A finished log kept here is compacted once nobody reads it: an SSE stream's as soon as its
+# reader has read it all (replays read the compacted log as well); one that keeps typed events
+# this long after its end (the response that reads them may attach just after the generation ended).
 COMPACT_AFTER = 5.0
 
 
-def retire(run: StreamRun, after: float) -> None:
-    """Forget a finished run after ``after`` seconds (compacting its log meanwhile)."""
+def retire(run: StreamRun, after: float, *, replay_stored: bool = False) -> None:
+    """Forget a finished run: at once when its replay is in the database (``replay_stored``) or
+    none is kept (``after`` <= 0), else after ``after`` seconds, compacting its log meanwhile."""
 
     def forget() -> None:
         if RUNS.get(run.session_id) is run:
             del RUNS[run.session_id]
+
+    if after <= 0 or replay_stored:
+        if run.mirror is not None and not run.mirror.done():
+            # Shutdown waits for the Redis copies of the runs listed here: this one's last ones too.
+            run.mirror.add_done_callback(lambda _: forget())
+        else:
+            forget()
+        return
 
     def compact() -> None:
         if run.readers > 0:  # still being read: compacting would cut the reader's log short
@@ -258,9 +272,7 @@ def retire(run: StreamRun, after: float) -> None:
             if run.task is not None and run.task.done():
                 run.task = None  # a finished task and what it holds, kept an hour for nothing
 
-    if after <= 0:
-        forget()
-        return
+    run.retained = True
     loop = asyncio.get_running_loop()
     if run.readers == 0 and run.log.typed is None:
         # Nobody reads it now, and a late reader reads the compacted bytes as well.

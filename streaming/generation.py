@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -148,9 +149,13 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
             terminal = DoneEvent(
                 session_id, ttft_ms, duration_ms, usage.input_tokens, usage.output_tokens, sorted(cited)
             )
+        # Encoded now, so that the replay kept with the outcome ends with it too.
+        last = encode(seq, terminal) if terminal is not None and status is not Status.CANCELLED else None
+        finished_at = timezone.now()
+        retention = settings.EVI360_EVENT_RETENTION
         outcome = services.Outcome(
             status=status,
-            finished_at=timezone.now(),
+            finished_at=finished_at,
             duration_ms=duration_ms,
             answer="".join(parts),
             error_code=error_code,
@@ -161,20 +166,25 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             citations=[(m, sources[m].chunk, offset) for m, offset in cited.items()],
+            replay=(*run.log.events, *([last] if last else ())) if retention > 0 else (),
+            replay_until=finished_at + timedelta(seconds=retention) if retention > 0 else None,
         )
+        stored = False
         try:
             # Written before the terminal event, so a client that has seen `done` finds the row
             # final. Shielded: a cancelled stream is recorded even if cancelled again meanwhile.
-            if not await asyncio.shield(_record(session.id, outcome)):
+            stored = await asyncio.shield(_record(session.id, outcome))
+            if not stored:
                 # The database is away: the client gets its terminal event now, the outcome is
                 # written as soon as the database is back.
                 _keep_trying(session.id, outcome)
         finally:
             report(session, outcome)
-            if status is not Status.CANCELLED:
-                emit(terminal)
+            if last is not None and terminal is not None:
+                run.log.append(last, terminal)
             run.log.close()
-            retire(run, settings.EVI360_EVENT_RETENTION)
+            # Once its replay is in the database, this process need not keep the run.
+            retire(run, retention, replay_stored=stored and bool(outcome.replay))
 
 
 # Seconds between attempts to write an outcome the database refused (about 20 minutes in all).

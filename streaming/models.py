@@ -86,6 +86,23 @@ class StreamSession(models.Model):
         return f"{self.id} ({self.status})"
 
 
+class StreamReplay(models.Model):
+    """A finished stream's SSE events as they went out, for clients that come back for them
+    within ``EVI360_EVENT_RETENTION`` (an EventSource reconnecting, a page opening its stream
+    late, another worker, a restarted one). Kept here rather than in the worker's memory, so that
+    memory does not grow with traffic; deleted once ``kept_until`` has passed."""
+
+    session = models.OneToOneField(
+        StreamSession, on_delete=models.CASCADE, primary_key=True, related_name="replay"
+    )
+    # streaming.replay.pack(): the encoded events, zlib-compressed.
+    events = models.BinaryField()
+    kept_until = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"replay of {self.session_id}"
+
+
 class StreamCitation(models.Model):
     """A marker ``[n]`` that was streamed, the source it points at, and where it first appeared.
     Title and URL are copied so the log stays readable after the knowledge base changes."""

@@ -287,6 +287,11 @@ async def read(session_id: str, start: int = 0, *, keep_alive: float) -> AsyncIt
     registered = 0.0
     idle_checks = 0
     try:
+        if start:
+            with contextlib.suppress(RedisError):  # unreachable: the loop below deals with it
+                written, ended = await _stored(redis, key)
+                if ended and start >= written:
+                    return  # past the end of a finished stream (XREAD would wait for more)
         while True:
             try:
                 if time.monotonic() - registered > min(keep_alive, READER_TTL / 4):

@@ -1,4 +1,5 @@
-"""Reads of the stream log for staff: the dashboard and ``stream_report``.
+"""Reads of the stream log: for the streaming path (history, replays), the dashboard and
+``stream_report``.
 
 Everything is computed in the database with queries that run on SQLite and PostgreSQL alike:
 counts with conditional aggregation, and percentiles by nearest rank with ``ROW_NUMBER()`` window
@@ -16,7 +17,8 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .models import Status, StreamSession
+from . import replay
+from .models import Status, StreamReplay, StreamSession
 
 
 def streaming_session_ids(older_than: timedelta) -> list[str]:
@@ -26,6 +28,17 @@ def streaming_session_ids(older_than: timedelta) -> list[str]:
         "id", flat=True
     )
     return [str(i) for i in ids]
+
+
+def replayed_events(session_id: object, start: int) -> bytes | None:
+    """A finished session's SSE events from index ``start`` on, while they are kept (None: they
+    are not, or no longer)."""
+    packed = (
+        StreamReplay.objects.filter(session_id=session_id, kept_until__gt=timezone.now())
+        .values_list("events", flat=True)
+        .first()
+    )
+    return None if packed is None else replay.unpack(bytes(packed), start)
 
 
 def conversation_history(conversation_id: object, limit: int) -> list[tuple[str, str]]:

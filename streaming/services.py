@@ -16,7 +16,8 @@ from django.utils import timezone
 from citations.models import Chunk, Source
 from citations.retrieval import RetrievedChunk
 
-from .models import Conversation, Status, StreamCitation, StreamSession
+from . import replay
+from .models import Conversation, Status, StreamCitation, StreamReplay, StreamSession
 
 
 class TooManyStreams(Exception):
@@ -136,12 +137,31 @@ class Outcome:
     output_tokens: int = 0
     # (marker, cited chunk, character offset of its first appearance in the answer)
     citations: list[tuple[int, RetrievedChunk, int]] = field(default_factory=list)
+    # The encoded SSE events, kept for replay until ``replay_until`` (none: not kept).
+    replay: Sequence[bytes] = ()
+    replay_until: datetime | None = None
+
+
+# Expired replays are deleted by the outcome writes, at most this often.
+PURGE_EVERY = timedelta(minutes=1)
+_purged_at: datetime | None = None
 
 
 def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]:
-    """Write how streams ended, with the citations they streamed, in one transaction (the
-    outcomes of streams that end together)."""
+    """Write how streams ended, with the citations they streamed and the events kept for
+    replay, in one transaction (the outcomes of streams that end together)."""
+    global _purged_at
     cited = [chunk for _, outcome in outcomes for _, chunk, _ in outcome.citations]
+    # Compressed here, in the database thread: zlib releases the GIL, the event loop goes on.
+    replays = [
+        StreamReplay(
+            session_id=session_id, events=replay.pack(outcome.replay), kept_until=outcome.replay_until
+        )
+        for session_id, outcome in outcomes
+        if outcome.replay and outcome.replay_until is not None
+    ]
+    now = timezone.now()
+    purge = _purged_at is None or now - _purged_at >= PURGE_EVERY
     with transaction.atomic():
         # The knowledge base may have been reloaded during the stream: only link what still exists.
         live_chunks: set[int] = set()
@@ -153,8 +173,9 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
             live_sources = set(
                 Source.objects.filter(pk__in={c.source_id for c in cited}).values_list("pk", flat=True)
             )
+        gone: set[uuid.UUID] = set()
         for session_id, outcome in outcomes:
-            StreamSession.objects.filter(pk=session_id).update(
+            updated = StreamSession.objects.filter(pk=session_id).update(
                 status=outcome.status,
                 error_code=outcome.error_code,
                 error_message=outcome.error_message,
@@ -167,6 +188,8 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
                 output_tokens=outcome.output_tokens,
                 answer=outcome.answer,
             )
+            if not updated:  # the session is gone (its user was deleted meanwhile)
+                gone.add(session_id)
         StreamCitation.objects.bulk_create(
             StreamCitation(
                 session_id=session_id,
@@ -178,8 +201,14 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
                 offset=offset,
             )
             for session_id, outcome in outcomes
+            if session_id not in gone
             for marker, chunk, offset in outcome.citations
         )
+        StreamReplay.objects.bulk_create(r for r in replays if r.session_id not in gone)
+        if purge:
+            StreamReplay.objects.filter(kept_until__lt=now).delete()
+    if purge:
+        _purged_at = now
     return [None] * len(outcomes)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
+from django.utils import timezone
 
 from streaming import redis_eventlog
-from streaming.models import ClientKind, Status, StreamSession
+from streaming.models import ClientKind, Status, StreamReplay, StreamSession
 from tests.conftest import log_session, parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,6 +38,17 @@ async def create(client, body) -> dict:
 
 async def read(response) -> bytes:
     return b"".join([chunk async for chunk in response.streaming_content])
+
+
+async def ended(session_id: str) -> None:
+    """Until the run has ended and, with Redis, its last copies are written (then it is forgotten)."""
+    from streaming.eventlog import RUNS
+
+    if (run := RUNS.get(session_id)) is not None:
+        await run.task
+        if run.mirror is not None:
+            await run.mirror
+        await asyncio.sleep(0)
 
 
 async def test_create_then_read_the_events(small_kb, web, scripted_model):
@@ -107,22 +120,63 @@ async def test_a_finished_session_replays_in_full_until_the_retention_ends(small
     scripted_model(["een ", "twee ", "drie"])
     created = await create(web, {"query": "tillen"})
     first = await read(await web.get(created["events_url"]))
-    run = RUNS[created["session_id"]]
-    await run.task
-    run.log.compact()  # what a finished log becomes after a while: replays byte for byte the same
+    assert parse_sse(first)[-1][1] == "done"
+    await ended(created["session_id"])
+    # The process keeps nothing of a finished stream: its replay is in the database.
+    assert created["session_id"] not in RUNS
+    if redis_eventlog.enabled():  # any worker reads it from Redis first, the same bytes
+        assert await read(await web.get(created["events_url"])) == first
+        await redis_eventlog.client().delete(redis_eventlog.events_key(created["session_id"]))
     assert await read(await web.get(created["events_url"])) == first
     resumed = await read(await web.get(created["events_url"], headers={"Last-Event-ID": "1"}))
     assert parse_sse(resumed) == parse_sse(first)[2:]
-    del RUNS[created["session_id"]]  # this worker has forgotten it
-    if redis_eventlog.enabled():  # any other worker reads it from Redis, the same bytes
-        assert await read(await web.get(created["events_url"])) == first
-        await redis_eventlog.client().delete(redis_eventlog.events_key(created["session_id"]))
+    assert parse_sse(await read(await web.get(created["events_url"], {"last_event_id": "99"}))) == []
     # the retention has passed
+    await StreamReplay.objects.filter(session_id=created["session_id"]).aupdate(
+        kept_until=timezone.now() - timedelta(seconds=1)
+    )
     response = await web.get(created["events_url"])
     assert response.status_code == 410 and response.json()["error"]["code"] == "stream_ended"
     detail = f"{CREATE}{created['session_id']}"
     assert detail in response.json()["error"]["message"] and detail in response["Link"]
     assert (await web.get(detail)).json()["answer"] == "een twee drie"
+
+
+async def test_without_retention_nothing_is_kept_for_replay(small_kb, web, scripted_model, settings):
+    from streaming.eventlog import RUNS
+
+    settings.EVI360_EVENT_RETENTION = 0
+    scripted_model(["een ", "twee"])
+    created = await create(web, {"query": "tillen"})
+    await ended(created["session_id"])
+    assert created["session_id"] not in RUNS and not await StreamReplay.objects.aexists()
+    if redis_eventlog.enabled():
+        await redis_eventlog.client().delete(redis_eventlog.events_key(created["session_id"]))
+    assert (await web.get(created["events_url"])).status_code == 410
+
+
+async def test_a_replay_the_database_could_not_take_is_kept_in_the_process(
+    small_kb, web, scripted_model, monkeypatch
+):
+    """The database was away when the stream ended: its run stays here for the retention."""
+    from django.db import OperationalError
+
+    from streaming import generation, services
+    from streaming.eventlog import RUNS
+
+    def away(outcomes):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "record_outcomes", away)
+    monkeypatch.setattr(generation, "RETRY_DELAYS", ())
+    scripted_model(["een ", "twee"])
+    created = await create(web, {"query": "tillen"})
+    first = await read(await web.get(created["events_url"]))
+    assert parse_sse(first)[-1][1] == "done" and created["session_id"] in RUNS
+    monkeypatch.undo()  # the database is back; it never got this replay
+    assert not await StreamReplay.objects.aexists()
+    assert await read(await web.get(created["events_url"])) == first
+    RUNS.pop(created["session_id"])
 
 
 async def test_a_session_that_is_not_running_is_410(web, user):

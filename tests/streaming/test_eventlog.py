@@ -142,3 +142,27 @@ async def test_a_reader_waiting_when_it_is_cancelled_leaves_no_waiter_behind():
     await asyncio.gather(reader, return_exceptions=True)
     assert log._waiters == []
     log.append(b"x", None)  # and appending after that wakes nobody, breaks nothing
+
+
+async def test_a_run_whose_replay_is_stored_is_forgotten_once_its_redis_copies_are_written():
+    from streaming import eventlog
+
+    run = StreamRun("s5", log=EventLog(keep_typed=False))
+    run.log.append(b"x", TokenEvent("x"))
+    run.log.close()
+    copied = asyncio.get_running_loop().create_future()
+    run.mirror = asyncio.ensure_future(copied)
+    eventlog.RUNS["s5"] = run
+    try:
+        eventlog.retire(run, after=60, replay_stored=True)
+        assert eventlog.RUNS.get("s5") is run  # shutdown still waits for its mirror
+        copied.set_result(None)
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert "s5" not in eventlog.RUNS
+        run.mirror = None
+        eventlog.RUNS["s5"] = run
+        eventlog.retire(run, after=60, replay_stored=True)
+        assert "s5" not in eventlog.RUNS and run.log.events == [b"x"]  # forgotten, not compacted
+    finally:
+        eventlog.RUNS.pop("s5", None)

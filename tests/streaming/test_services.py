@@ -11,8 +11,8 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from citations.retrieval import retrieve
-from streaming import services
-from streaming.models import Conversation, Status, StreamCitation, StreamSession
+from streaming import replay, services
+from streaming.models import Conversation, Status, StreamCitation, StreamReplay, StreamSession
 
 pytestmark = pytest.mark.django_db(transaction=True)
 STALE = timedelta(minutes=2)
@@ -112,3 +112,51 @@ def test_outcomes_of_streams_that_end_together_are_written_with_their_citations(
     assert (rows[two.pk].status, rows[two.pk].error_code) == (Status.CANCELLED, "cancelled")
     citations = {(c.session_id, c.marker, c.chunk_id, c.offset) for c in StreamCitation.objects.all()}
     assert citations == {(one.pk, 1, chunks[0].chunk_id, 24), (two.pk, 2, chunks[1].chunk_id, 6)}
+
+
+def test_a_replay_is_kept_with_its_outcome_until_it_expires(user, monkeypatch):
+    one, two, three = services.open_sessions([ask(user)] * 3, max_concurrent=10, stale_after=STALE)
+    now = timezone.now()
+    events = (b"id: 0\nevent: token\ndata: {}\n\n", b"id: 1\nevent: done\ndata: {}\n\n")
+
+    def ended(replay_until=None, replay=()) -> services.Outcome:
+        return services.Outcome(
+            status=Status.COMPLETED, finished_at=now, duration_ms=5, replay=replay, replay_until=replay_until
+        )
+
+    later = now + timedelta(hours=1)
+    services.record_outcomes(
+        [
+            (one.pk, ended(later, events)),
+            (two.pk, ended()),
+            (three.pk, ended(now - timedelta(seconds=1), events)),
+        ]
+    )
+    kept = {r.session_id: bytes(r.events) for r in StreamReplay.objects.all()}
+    assert set(kept) == {one.pk, three.pk} and replay.unpack(kept[one.pk]) == b"".join(events)
+    # The next write, a minute on, deletes what has expired.
+    monkeypatch.setattr(services, "_purged_at", now - services.PURGE_EVERY)
+    (four,) = services.open_sessions([ask(user)], max_concurrent=10, stale_after=STALE)
+    services.record_outcomes([(four.pk, ended(later, events))])
+    assert set(StreamReplay.objects.values_list("session_id", flat=True)) == {one.pk, four.pk}
+
+
+def test_the_outcome_of_a_session_deleted_meanwhile_writes_nothing(small_kb, user):
+    """Its user was deleted while it streamed: no citation or replay rows for a missing session."""
+    chunks = retrieve("tillen", "nl", 1)
+    other = get_user_model().objects.create_user("leaver", password="x")
+    mine, theirs = services.open_sessions([ask(user), ask(other)], max_concurrent=10, stale_after=STALE)
+    other.delete()
+    now = timezone.now()
+    outcome = services.Outcome(
+        status=Status.COMPLETED,
+        finished_at=now,
+        duration_ms=5,
+        answer="[1]",
+        citations=[(1, chunks[0], 0)],
+        replay=(b"id: 0\nevent: done\ndata: {}\n\n",),
+        replay_until=now + timedelta(hours=1),
+    )
+    services.record_outcomes([(mine.pk, outcome), (theirs.pk, outcome)])
+    assert list(StreamReplay.objects.values_list("session_id", flat=True)) == [mine.pk]
+    assert list(StreamCitation.objects.values_list("session_id", flat=True)) == [mine.pk]
