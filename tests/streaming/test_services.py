@@ -160,3 +160,27 @@ def test_the_outcome_of_a_session_deleted_meanwhile_writes_nothing(small_kb, use
     services.record_outcomes([(mine.pk, outcome), (theirs.pk, outcome)])
     assert list(StreamReplay.objects.values_list("session_id", flat=True)) == [mine.pk]
     assert list(StreamCitation.objects.values_list("session_id", flat=True)) == [mine.pk]
+
+
+def test_the_rows_read_back_as_written_and_nothing_is_written_for_no_request(user, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert services.open_sessions([], max_concurrent=10, stale_after=STALE) == []
+    before = timezone.now()
+    (opened,) = services.open_sessions(
+        [ask(user, "Wat zegt de Arbowet over  tillen?")], max_concurrent=10, stale_after=STALE
+    )
+    row = StreamSession.objects.select_related("conversation").get(pk=opened.pk)
+    assert (row.user_id, row.query, row.language, row.model_name, row.client_kind, row.status) == (
+        user.pk,
+        "Wat zegt de Arbowet over  tillen?",
+        "nl",
+        "scripted",
+        "api",
+        Status.STREAMING,
+    )
+    assert row.created_at == opened.created_at and row.created_at >= before
+    assert (row.answer, row.token_events, row.finished_at, row.ttft_ms) == ("", 0, None, None)
+    conversation = row.conversation
+    assert (conversation.user_id, conversation.title) == (user.pk, "Wat zegt de Arbowet over tillen?")
+    assert conversation.created_at >= before and conversation.updated_at >= before
+    assert not opened._state.adding  # a saved instance: .save() on it updates
