@@ -31,7 +31,7 @@ from evi360.db import run_db
 from evi360.errors import error_response
 
 from . import redis_eventlog, selectors
-from .auth import Caller, authenticate, csrf_problem
+from .auth import Caller, csrf_problem, identify
 from .eventlog import RUNS, StreamRun, collect, stream_response
 from .generation import snippet
 from .models import ClientKind, Conversation, Status, StreamCitation, StreamSession
@@ -103,7 +103,7 @@ async def _replay_body(events: bytes) -> AsyncIterator[bytes]:
 
 
 async def _caller_or_error(request: HttpRequest, *, check_csrf: bool) -> Caller | HttpResponse:
-    caller = await run_db(authenticate, request)
+    caller = await identify(request)
     if caller.user is None:
         return error_response(
             401,

@@ -19,11 +19,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from evi360.db import run_db
-
 from . import agent
 from .api import MAX_QUERY_CHARS
-from .auth import authenticate
+from .auth import identify
 from .eventlog import StreamRun, collect
 from .models import ClientKind
 from .offline_model import OFFLINE_MODEL_NAME
@@ -238,7 +236,7 @@ async def _completion(run: StreamRun, model: str) -> JsonResponse:
 
 
 async def _caller(request: HttpRequest):  # type: ignore[no-untyped-def]
-    caller = await run_db(authenticate, request)
+    caller = await identify(request)
     if caller.user is None or caller.via_session:
         return None, openai_error(
             401,

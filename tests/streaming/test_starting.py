@@ -39,10 +39,10 @@ async def test_a_start_is_one_database_trip(
         return await real(fn, *args, **kwargs)
 
     monkeypatch.setattr(db, "run_db", counting)  # starts and outcomes (db.Batch)
-    monkeypatch.setattr(api, "run_db", counting)  # authentication
+    monkeypatch.setattr(api, "run_db", counting)  # anything else the view would read
     scripted_model(["Til maximaal 23 kg [1]."])
     events = await ask(async_client, token)
-    assert trips == ["authenticate", "_open", "_write_outcomes"]
+    assert trips == ["_load_users", "_open", "_write_outcomes"]
     assert [e[1] for e in events] == ["session", "citation", "token", "done"]
 
 

@@ -1,0 +1,78 @@
+"""streaming/auth.py: who is asking, read on the event loop with the users of a burst in one query."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import RequestFactory
+from rest_framework_simplejwt.tokens import AccessToken
+
+from streaming import auth
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def bearer(token: str):
+    return RequestFactory().post("/api/v1/stream/query", headers={"Authorization": f"Bearer {token}"})
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """The id lists the user lookups were asked for, one per query."""
+    calls: list[list] = []
+    real = auth._load_users
+
+    def counting(ids):
+        calls.append(list(ids))
+        return real(ids)
+
+    monkeypatch.setattr(auth._USERS, "_fn", counting)
+    return calls
+
+
+async def test_the_users_of_requests_arriving_together_are_read_in_one_query(django_user_model, loads):
+    users = [await sync_to_async(django_user_model.objects.create_user)(f"u{i}") for i in range(5)]
+    callers = await asyncio.gather(*(auth.identify(bearer(str(AccessToken.for_user(u)))) for u in users))
+    assert [c.user.pk for c in callers] == [u.pk for u in users]
+    assert not any(c.via_session or c.problem for c in callers)
+    # The first goes at once (nobody waits to fill a batch); the rest arrived meanwhile.
+    assert [len(ids) for ids in loads] == [1, 4]
+
+
+async def test_a_token_is_refused_as_simplejwt_refuses_it(django_user_model, loads):
+    active = await sync_to_async(django_user_model.objects.create_user)("active")
+    inactive = await sync_to_async(django_user_model.objects.create_user)("inactive", is_active=False)
+    gone = await sync_to_async(django_user_model.objects.create_user)("gone")
+    gone_token = str(AccessToken.for_user(gone))
+    await gone.adelete()
+    as_text = AccessToken.for_user(active)
+    as_text["user_id"] = str(active.pk)  # a claim the ORM would accept is accepted
+    not_an_id = AccessToken.for_user(active)
+    not_an_id["user_id"] = "robert'); DROP TABLE"
+    expected = {
+        str(as_text): (active.pk, None),
+        str(AccessToken.for_user(inactive)): (None, "User is inactive"),
+        gone_token: (None, "User not found"),
+        str(not_an_id): (None, "The access token is invalid or has expired."),
+        "not.a.jwt": (None, "The access token is invalid or has expired."),
+        str(AccessToken.for_user(active))[:-2] + "xx": (None, "The access token is invalid or has expired."),
+    }
+    for token, (user_id, problem) in expected.items():
+        caller = await auth.identify(bearer(token))
+        assert (caller.user.pk if caller.user else None, caller.problem) == (user_id, problem), token
+    assert len(loads) == 3  # a token whose signature fails never reaches the database
+
+
+async def test_other_credentials_are_looked_up_as_before(user, loads):
+    from streaming.models import ApiKey
+
+    _, raw = await sync_to_async(ApiKey.issue)(user, "laptop")
+    caller = await auth.identify(bearer(raw))
+    assert caller.user.pk == user.pk and loads == []
+    anonymous = RequestFactory().get("/")
+    anonymous.session = {}  # what the session middleware gives a browser without a login
+    assert (await auth.identify(anonymous)).user is None
+    caller = await auth.identify(RequestFactory().get("/", headers={"Authorization": "Basic dXNlcjpwYXNz"}))
+    assert caller.user is None and "Bearer" in caller.problem
