@@ -140,11 +140,12 @@ def _active_streams(user_ids: Sequence[int], since: datetime) -> Counter[int]:
 
 def _insert(objs: Sequence[models.Model]) -> None:
     """Insert new rows of one model, as ``bulk_create`` would (the same field preparation, in
-    batches the database accepts), for models whose primary key is set before saving."""
+    batches the database accepts). An auto-increment key is left to the database and not read
+    back: nothing here needs it."""
     if not objs:
         return
     meta = objs[0]._meta
-    fields = meta.concrete_fields
+    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
     qn = connection.ops.quote_name
     head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
     row = f"({_placeholders(len(fields))})"
@@ -207,52 +208,76 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
     purge = _purged_at is None or now - _purged_at >= PURGE_EVERY
     with transaction.atomic():
         # The knowledge base may have been reloaded during the stream: only link what still exists.
-        live_chunks: set[int] = set()
-        live_sources: set[int] = set()
-        if cited:
-            live_chunks = set(
-                Chunk.objects.filter(pk__in={c.chunk_id for c in cited}).values_list("pk", flat=True)
-            )
-            live_sources = set(
-                Source.objects.filter(pk__in={c.source_id for c in cited}).values_list("pk", flat=True)
-            )
+        live_chunks = _existing(Chunk, {c.chunk_id for c in cited})
+        live_sources = _existing(Source, {c.source_id for c in cited})
         gone: set[uuid.UUID] = set()
         for session_id, outcome in outcomes:
-            updated = StreamSession.objects.filter(pk=session_id).update(
-                status=outcome.status,
-                error_code=outcome.error_code,
-                error_message=outcome.error_message,
-                first_token_at=outcome.first_token_at,
-                finished_at=outcome.finished_at,
-                ttft_ms=outcome.ttft_ms,
-                duration_ms=outcome.duration_ms,
-                token_events=outcome.token_events,
-                input_tokens=outcome.input_tokens,
-                output_tokens=outcome.output_tokens,
-                answer=outcome.answer,
-            )
-            if not updated:  # the session is gone (its user was deleted meanwhile)
+            if not _update_session(session_id, outcome):  # gone: its user was deleted meanwhile
                 gone.add(session_id)
-        StreamCitation.objects.bulk_create(
-            StreamCitation(
-                session_id=session_id,
-                marker=marker,
-                chunk_id=chunk.chunk_id if chunk.chunk_id in live_chunks else None,
-                source_id=chunk.source_id if chunk.source_id in live_sources else None,
-                title=chunk.title,
-                url=chunk.url,
-                offset=offset,
-            )
-            for session_id, outcome in outcomes
-            if session_id not in gone
-            for marker, chunk, offset in outcome.citations
+        _insert(
+            [
+                StreamCitation(
+                    session_id=session_id,
+                    marker=marker,
+                    chunk_id=chunk.chunk_id if chunk.chunk_id in live_chunks else None,
+                    source_id=chunk.source_id if chunk.source_id in live_sources else None,
+                    title=chunk.title,
+                    url=chunk.url,
+                    offset=offset,
+                )
+                for session_id, outcome in outcomes
+                if session_id not in gone
+                for marker, chunk, offset in outcome.citations
+            ]
         )
-        StreamReplay.objects.bulk_create(r for r in replays if r.session_id not in gone)
+        _insert([r for r in replays if r.session_id not in gone])
         if purge:
             StreamReplay.objects.filter(kept_until__lt=now).delete()
     if purge:
         _purged_at = now
     return [None] * len(outcomes)
+
+
+_OUTCOME_FIELDS = (
+    "status",
+    "error_code",
+    "error_message",
+    "first_token_at",
+    "finished_at",
+    "ttft_ms",
+    "duration_ms",
+    "token_events",
+    "input_tokens",
+    "output_tokens",
+    "answer",
+)
+
+
+def _update_session(session_id: uuid.UUID, outcome: Outcome) -> bool:
+    """Write the outcome on the session's row; False when there is no such row."""
+    meta, qn = StreamSession._meta, connection.ops.quote_name
+    fields = [meta.get_field(name) for name in _OUTCOME_FIELDS]
+    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s",
+            [f.get_db_prep_save(getattr(outcome, f.name), connection) for f in fields]
+            + [meta.pk.get_db_prep_value(session_id, connection)],
+        )
+        return cursor.rowcount > 0
+
+
+def _existing(model: type[models.Model], ids: set[int]) -> set[int]:
+    """Which of ``ids`` are primary keys of ``model`` rows."""
+    if not ids:
+        return set()
+    meta, qn = model._meta, connection.ops.quote_name
+    pk = qn(meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {pk} FROM {qn(meta.db_table)} WHERE {pk} IN ({_placeholders(len(ids))})", list(ids)
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def record_outcome(session_id: uuid.UUID, outcome: Outcome) -> None:
