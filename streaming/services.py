@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
@@ -145,17 +145,17 @@ def _insert(objs: Sequence[models.Model]) -> None:
     if not objs:
         return
     meta = objs[0]._meta
-    fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
+    columns = [f for f in meta.concrete_fields if f is not meta.auto_field]
     qn = connection.ops.quote_name
-    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
-    row = f"({_placeholders(len(fields))})"
-    size = max(1, connection.ops.bulk_batch_size(fields, objs))
+    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in columns)}) VALUES "
+    row = f"({_placeholders(len(columns))})"
+    size = max(1, connection.ops.bulk_batch_size(columns, objs))
     with connection.cursor() as cursor:
         for start in range(0, len(objs), size):
             batch = objs[start : start + size]
             cursor.execute(
                 head + ", ".join([row] * len(batch)),
-                [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in batch for f in fields],
+                [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in batch for f in columns],
             )
     for obj in objs:
         obj._state.adding, obj._state.db = False, connection.alias
@@ -238,30 +238,21 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
     return [None] * len(outcomes)
 
 
-_OUTCOME_FIELDS = (
-    "status",
-    "error_code",
-    "error_message",
-    "first_token_at",
-    "finished_at",
-    "ttft_ms",
-    "duration_ms",
-    "token_events",
-    "input_tokens",
-    "output_tokens",
-    "answer",
+# The columns an outcome writes: its fields that are the session's (not the related rows).
+_OUTCOME_FIELDS = tuple(
+    f.name for f in fields(Outcome) if f.name not in {"citations", "replay", "replay_until"}
 )
 
 
 def _update_session(session_id: uuid.UUID, outcome: Outcome) -> bool:
     """Write the outcome on the session's row; False when there is no such row."""
     meta, qn = StreamSession._meta, connection.ops.quote_name
-    fields = [meta.get_field(name) for name in _OUTCOME_FIELDS]
-    assignments = ", ".join(f"{qn(f.column)} = %s" for f in fields)
+    columns = [meta.get_field(name) for name in _OUTCOME_FIELDS]
+    assignments = ", ".join(f"{qn(f.column)} = %s" for f in columns)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s",
-            [f.get_db_prep_save(getattr(outcome, f.name), connection) for f in fields]
+            [f.get_db_prep_save(getattr(outcome, f.name), connection) for f in columns]
             + [meta.pk.get_db_prep_value(session_id, connection)],
         )
         return cursor.rowcount > 0
