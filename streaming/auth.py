@@ -47,29 +47,8 @@ def user_for_api_key(raw: str) -> AbstractBaseUser | None:
     return key.user
 
 
-def authenticate(request: HttpRequest) -> Caller:
-    """Sync (it reads the database): call it through ``run_db``."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return Caller(None, problem="The Authorization header must be 'Bearer <access token>'.")
-        if token.startswith(ApiKey.PREFIX):
-            user = user_for_api_key(token)
-            return (
-                Caller(user) if user else Caller(None, problem="The API key is invalid or has been revoked.")
-            )
-        jwt = JWTAuthentication()
-        try:
-            user = jwt.get_user(jwt.get_validated_token(token.encode()))
-        except (InvalidToken, TokenError):
-            return Caller(None, problem="The access token is invalid or has expired.")
-        except AuthenticationFailed as exc:  # unknown or inactive user
-            # simplejwt raises these with a dict of detail and code, not a message.
-            detail = exc.detail.get("detail") if isinstance(exc.detail, dict) else exc.detail
-            return Caller(None, problem=str(detail or "The access token's user cannot sign in."))
-        return Caller(user)
+def _session_caller(request: HttpRequest) -> Caller:
+    """The user of the session cookie, if any (sync: it reads the database)."""
     user = get_user(request)
     if user.is_authenticated and user.is_active:
         return Caller(user, via_session=True)
@@ -82,14 +61,22 @@ class _CSRFCheck(CsrfViewMiddleware):
 
 
 async def identify(request: HttpRequest) -> Caller:
-    """``authenticate`` from the event loop. A JWT is checked here (its signature and expiry: no
-    database) and its user read together with those of the requests arriving meanwhile: one query
-    and one trip to a database thread for a burst of streams, not one each. Other credentials
-    (API keys, the session cookie) are looked up in a database thread as before."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    """Who is asking: a bearer token (a JWT or a personal API key), else the session cookie.
+
+    A JWT is checked here, on the event loop (its signature and expiry: no database), and its
+    user read together with those of the requests arriving meanwhile: one query and one trip to a
+    database thread for a burst of streams, not one each. API keys and the session cookie are
+    looked up in a database thread."""
+    header = request.headers.get("Authorization", "")
+    if not header:
+        return await run_db(_session_caller, request)
+    scheme, _, token = header.partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token or token.startswith(ApiKey.PREFIX):
-        return await run_db(authenticate, request)
+    if scheme.lower() != "bearer" or not token:
+        return Caller(None, problem="The Authorization header must be 'Bearer <access token>'.")
+    if token.startswith(ApiKey.PREFIX):
+        user = await run_db(user_for_api_key, token)
+        return Caller(user) if user else Caller(None, problem="The API key is invalid or has been revoked.")
     try:
         validated = JWTAuthentication().get_validated_token(token.encode())
         user_id = (

@@ -17,6 +17,7 @@ from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from . import replay
 from .sse import KEEP_ALIVE, CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent
 
 
@@ -50,7 +51,7 @@ class EventLog:
         if not self.closed or self._blob is not None:
             return
         self._ends = array("I", itertools.accumulate(len(e) for e in self.events))
-        self._blob = zlib.compress(b"".join(self.events), 1)
+        self._blob = replay.pack(self.events)
         self.events = []
         if self.typed is not None:
             self.typed = []
