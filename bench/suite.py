@@ -18,8 +18,9 @@ lower is better) and writes it to bench/results/latest.json.
   TTFT p95 under 500 ms (doubling, then bisecting to within 10 %); and the same for
   `make cluster` (two workers behind nginx, PostgreSQL, Redis) when those are available.
 
-The load generator runs in this process and shares the machine's cores with the servers. A
-benchmark reports figures; it asserts nothing.
+The load generator runs in this process and shares the machine's cores with the servers; it is
+bench/sse_client.py (a few µs of CPU per event, where httpx spent ~290 µs and, at 500 streams,
+more CPU than either server). A benchmark reports figures; it asserts nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
 import math
 import os
@@ -47,6 +47,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sse_client import Client, Result, StreamError  # noqa: E402
 from tests.live_server import free_port, live_server  # noqa: E402
 
 QUESTION = "Hoe zwaar mag ik tillen?"
@@ -127,18 +128,16 @@ def baseline(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
         process.wait(timeout=10)
 
 
-async def one_stream(client: httpx.AsyncClient, server: Server) -> tuple[float, list[float], int]:
-    """(seconds to the first token, gaps between tokens, tokens)."""
-    arrivals: list[float] = []
-    started = time.perf_counter()
-    async with client.stream(
-        "POST", server.url, json={"query": QUESTION}, headers=server.headers
-    ) as response:
-        response.raise_for_status()
-        async for line in response.aiter_lines():
-            if line == "event: token":
-                arrivals.append(time.perf_counter())
-    return arrivals[0] - started, [b - a for a, b in itertools.pairwise(arrivals)], len(arrivals)
+def client_for(server: Server) -> Client:
+    return Client(server.url, server.headers)
+
+
+async def one_stream(client: Client) -> Result:
+    """One question; its token events' arrival times."""
+    result = await client.stream({"query": QUESTION})
+    if not result.arrivals:
+        raise StreamError("no token event")
+    return result
 
 
 def cpu(pid: int) -> float:
@@ -168,21 +167,20 @@ def rss_peak(pid: int) -> Iterator[Callable[[], int]]:
 
 
 async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, float]:
-    limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+    async with client_for(server) as client:
         for _ in range(3):
-            await one_stream(client, server)  # warm-up
+            await one_stream(client)  # warm-up
         before = cpu(server.pid)
         rss_before = psutil.Process(server.pid).memory_info().rss
         results, errors = [], 0
         with rss_peak(server.pid) as peak:
             for _ in range(rounds):
                 done = await asyncio.gather(
-                    *(one_stream(client, server) for _ in range(concurrency)), return_exceptions=True
+                    *(one_stream(client) for _ in range(concurrency)), return_exceptions=True
                 )
                 # A connection refused or reset (the kernel's queues overflowing, a keep-alive
                 # connection the server closed as the client reused it) fails its stream, not the run.
-                failed = [r for r in done if isinstance(r, httpx.TransportError)]
+                failed = [r for r in done if isinstance(r, StreamError)]
                 if len(failed) < len([r for r in done if isinstance(r, BaseException)]):
                     raise next(r for r in done if isinstance(r, BaseException) and r not in failed)
                 errors += len(failed)
@@ -192,8 +190,8 @@ async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, floa
         print(
             f"    {errors} of {rounds * concurrency} streams failed (connection refused or reset)", flush=True
         )
-    overhead = [(r[0] * 1000) - FIRST_MS for r in results]
-    gaps = [g * 1000 for r in results for g in r[1]]
+    overhead = [r.ttft * 1000 - FIRST_MS for r in results]
+    gaps = [g * 1000 for r in results for g in r.gaps]
     return {
         "ttft_overhead_p50_ms": percentile(overhead, 50),
         "ttft_overhead_p95_ms": percentile(overhead, 95),
@@ -209,12 +207,12 @@ async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, floa
 
 async def sequential(server: Server, count: int) -> dict[str, float]:
     """``count`` streams one after another: wall time, server CPU, peak RSS meanwhile."""
-    async with httpx.AsyncClient(timeout=600) as client:
-        await one_stream(client, server)
+    async with client_for(server) as client:
+        await one_stream(client)
         before, started, tokens = cpu(server.pid), time.perf_counter(), 0
         with rss_peak(server.pid) as peak:
             for _ in range(count):
-                tokens += (await one_stream(client, server))[2]
+                tokens += len((await one_stream(client)).arrivals)
         wall = time.perf_counter() - started
         used = cpu(server.pid) - before
     return {
@@ -235,10 +233,10 @@ async def rss_after(server: Server, counts: tuple[int, ...]) -> dict[str, float]
     later, when what the last streams left behind has been compacted or freed."""
     process = psutil.Process(server.pid)
     result, done = {}, 0
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with client_for(server) as client:
         for count in counts:
             while done < count:
-                await asyncio.gather(*(one_stream(client, server) for _ in range(10)))
+                await asyncio.gather(*(one_stream(client) for _ in range(10)))
                 done += 10
             result[f"rss_after_{count}_mib"] = process.memory_info().rss / 2**20
             await asyncio.sleep(AT_REST_AFTER)
@@ -296,12 +294,11 @@ async def sustained(server: Server, concurrency: int, seconds: float = 4.0) -> d
     stream when its last one ends, the first starts spread over one stream's length (steady load,
     not a burst). Figures over the streams started after that ramp."""
     stream_s = (FIRST_MS + GAP_MS * (TOKENS - 1)) / 1000
-    limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
-    results: list[tuple[float, list[float], int]] = []
+    results: list[Result] = []
     errors = 0
-    async with httpx.AsyncClient(timeout=300, limits=limits) as client:
+    async with client_for(server) as client:
         for _ in range(3):
-            await one_stream(client, server)  # warm-up
+            await one_stream(client)  # warm-up
         started = time.perf_counter()
         ramp_end, deadline = started + stream_s, started + stream_s + seconds
 
@@ -310,16 +307,16 @@ async def sustained(server: Server, concurrency: int, seconds: float = 4.0) -> d
             nonlocal errors
             while (now := time.perf_counter()) < deadline:
                 try:
-                    result = await one_stream(client, server)
-                except httpx.HTTPError:  # refused, reset or failed: this level is not held
+                    result = await one_stream(client)
+                except StreamError:  # refused, reset or failed: this level is not held
                     errors += 1
                     return
                 if now >= ramp_end:
                     results.append(result)
 
         await asyncio.gather(*(loop(i) for i in range(concurrency)))
-    overhead = [r[0] * 1000 - FIRST_MS for r in results]
-    gaps = [g * 1000 for r in results for g in r[1]]
+    overhead = [r.ttft * 1000 - FIRST_MS for r in results]
+    gaps = [g * 1000 for r in results for g in r.gaps]
     return {
         "concurrency": concurrency,
         "streams": len(results),
