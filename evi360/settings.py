@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -96,8 +97,12 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # A refused CSRF check is a JSON error under /api/ (Django's HTML page elsewhere).
 CSRF_FAILURE_VIEW = "evi360.errors.csrf_failure"
 
+# daphne's app only replaces `manage.py runserver` with an ASGI server (Django's own would buffer
+# the async SSE streams). It imports Twisted, ~16 MiB per process, so it is installed for that
+# command alone: the app is served by uvicorn (`make run`) or the daphne CLI, neither needs it.
+_RUNSERVER = sys.argv[1:2] == ["runserver"]
 INSTALLED_APPS = [
-    "daphne",
+    *(["daphne"] if _RUNSERVER else []),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

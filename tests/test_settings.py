@@ -101,3 +101,27 @@ def test_the_event_log_backend_follows_redis_and_refuses_nonsense():
     assert backend(REDIS_URL="redis://localhost:6379/0", EVI360_EVENT_LOG="memory").stdout.strip() == "memory"
     assert "EVI360_EVENT_LOG='redsi'" in backend(EVI360_EVENT_LOG="redsi").stderr
     assert "needs REDIS_URL" in backend(EVI360_EVENT_LOG="redis").stderr
+
+
+def test_daphnes_app_is_installed_for_runserver_alone():
+    """The served app (uvicorn, the daphne CLI) does not carry Twisted's ~16 MiB for a command
+    it never runs; `manage.py runserver` still gets daphne's ASGI server, which streams."""
+    check = (
+        "import sys, django; django.setup(); import evi360.asgi; "
+        "from django.core.management import get_commands; "
+        "print('twisted' in sys.modules, get_commands()['runserver'])"
+    )
+
+    def load(argv: list[str]) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {check}"],
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "evi360.settings"},
+            capture_output=True,
+            text=True,
+            cwd=django_settings.BASE_DIR,
+            timeout=60,
+        )
+        return done.stdout.split()
+
+    assert load(["uvicorn", "evi360.asgi:application"]) == ["False", "django.contrib.staticfiles"]
+    assert load(["manage.py", "runserver"]) == ["True", "daphne"]
