@@ -5,7 +5,7 @@
 
 A scripted model (tests/browser_models.py) answers every question with ``--tokens`` tokens, one
 every ``--gap-ms`` ms, so each stream lasts ``tokens * gap``. For each server and concurrency the
-load generator (this process: it shares the 2 cores) runs that many streams at once through the
+load generator (this process, bench/sse_client.py: it shares the 2 cores) runs that many streams at once through the
 real path (JWT, rate limit, retrieval, the stream log) and reports:
 
 - the server's CPU time per stream (psutil: the server processes only, nginx included for the
@@ -37,7 +37,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.suite import Server, one_stream, percentile  # noqa: E402
+from bench.suite import Server, client_for, one_stream, percentile  # noqa: E402
 from tests.live_server import free_port, live_server  # noqa: E402
 
 
@@ -47,18 +47,17 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
 
 async def level(base: str, token: str, concurrency: int, pids: list[int]) -> dict[str, float]:
     server = Server("ours", f"{base}/api/v1/stream/query", {"Authorization": f"Bearer {token}"}, pids[0])
-    limits = httpx.Limits(max_connections=concurrency + 5, max_keepalive_connections=concurrency + 5)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+    async with client_for(server) as client:
         for _ in range(4):  # warm-up, reaching every worker of a cluster
-            await one_stream(client, server)
+            await one_stream(client)
         processes = [psutil.Process(pid) for pid in pids]
         cpu_before = cpu_seconds(processes)
         wall = time.perf_counter()
-        results = await asyncio.gather(*(one_stream(client, server) for _ in range(concurrency)))
+        results = await asyncio.gather(*(one_stream(client) for _ in range(concurrency)))
         wall = time.perf_counter() - wall
         cpu = cpu_seconds(processes) - cpu_before
-    ttfts = [r[0] for r in results]
-    gaps = [g for r in results for g in r[1]]
+    ttfts = [r.ttft for r in results]
+    gaps = [g for r in results for g in r.gaps]
     return {"concurrency": concurrency, "cpu_s": cpu, "wall_s": wall, "ttft": ttfts, "gaps": gaps}
 
 
