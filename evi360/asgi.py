@@ -21,8 +21,8 @@ skip_request_started_hop()
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]
     # With the Redis event log every worker listens for cancellations and looks for dead
     # workers' sessions; both start with the worker's first request (they need its event loop).
-    if _redis_log:
-        redis_eventlog.ensure_listener()
+    if _redis_log is not None:
+        _redis_log.ensure_listener()
     # Servers install their signal handlers when they start serving (daphne's reactor, uvicorn):
     # the drain goes in front of them at the first request (a no-op after that).
     shutdown.take_over_signals(settings.EVI360_SHUTDOWN_GRACE)
@@ -73,9 +73,10 @@ _mark_interrupted_streams()
 # SIGTERM: finish or interrupt running streams before the server stops (streaming/shutdown.py).
 from django.conf import settings  # noqa: E402
 
-from streaming import redis_eventlog, shutdown  # noqa: E402
+from streaming import shutdown  # noqa: E402
+from streaming.eventlog import shared_log  # noqa: E402
 
-_redis_log = redis_eventlog.enabled()
+_redis_log = shared_log()
 
 # Everything loaded so far (Django, Pydantic AI, the language models, …) lives as long as the
 # process: move it out of the garbage collector's sight, so a full collection (which otherwise

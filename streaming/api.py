@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
+from types import ModuleType
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -30,9 +31,9 @@ from citations.language import SUPPORTED
 from evi360.db import run_db
 from evi360.errors import error_response
 
-from . import redis_eventlog, selectors
+from . import selectors
 from .auth import Caller, csrf_problem, identify
-from .eventlog import RUNS, StreamRun, collect, stream_response
+from .eventlog import RUNS, StreamRun, collect, shared_log, stream_response
 from .generation import snippet
 from .models import ClientKind, Conversation, Status, StreamCitation, StreamSession
 from .responses import EventStreamResponse
@@ -92,9 +93,9 @@ def sse_response(run: StreamRun, start: int = 0) -> EventStreamResponse:
     return EventStreamResponse(body)
 
 
-async def _remote_body(session_id: str, start: int) -> AsyncIterator[bytes]:
+async def _remote_body(shared: ModuleType, session_id: str, start: int) -> AsyncIterator[bytes]:
     yield encode_retry(settings.EVI360_SSE_RETRY_MS)
-    async for chunk in redis_eventlog.read(session_id, start, keep_alive=settings.EVI360_SSE_KEEPALIVE):
+    async for chunk in shared.read(session_id, start, keep_alive=settings.EVI360_SSE_KEEPALIVE):
         yield chunk
 
 
@@ -229,9 +230,10 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         )
     start = int(raw) + 1 if raw else 0
     run = RUNS.get(str(pk))
-    if run is None and redis_eventlog.enabled() and await redis_eventlog.has_events(str(pk)):
+    shared = shared_log() if run is None else None
+    if shared is not None and await shared.has_events(str(pk)):
         # Generated (or being generated) by another worker: read it from Redis.
-        return EventStreamResponse(_remote_body(str(pk), start))
+        return EventStreamResponse(_remote_body(shared, str(pk), start))
     if run is None and (kept := await run_db(selectors.replayed_events, pk, start)) is not None:
         return EventStreamResponse(_replay_body(kept))
     if run is None:
@@ -260,7 +262,7 @@ async def session_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     run = RUNS.get(str(pk))
     if run is not None and run.task is not None and not run.task.done():
         run.task.cancel()
-    elif not (run is None and redis_eventlog.enabled() and await redis_eventlog.request_cancel(str(pk))):
+    elif not (run is None and (shared := shared_log()) is not None and await shared.request_cancel(str(pk))):
         return error_response(409, "not_running", f"This stream is not running (status: {owned.status}).")
     return JsonResponse({"session_id": str(pk), "status": "cancelling"}, status=202)
 

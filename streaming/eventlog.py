@@ -16,6 +16,7 @@ import zlib
 from array import array
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 
 from . import replay
 from .sse import KEEP_ALIVE, CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent
@@ -243,6 +244,20 @@ async def collect(run: StreamRun) -> Collected:
 # take the replay (it was away) does the run stay here ``EVI360_EVENT_RETENTION`` seconds, so a
 # client that reconnects still reads it.
 RUNS: dict[str, StreamRun] = {}
+
+
+def shared_log() -> ModuleType | None:
+    """The Redis event log (``streaming.redis_eventlog``) when it is configured, else None.
+    Imported only then: redis-py costs a process ~5.5 MiB it has no use for otherwise."""
+    from django.conf import settings
+
+    if settings.EVI360_EVENT_LOG != "redis":
+        return None
+    from . import redis_eventlog
+
+    return redis_eventlog
+
+
 # A finished log kept here is compacted once nobody reads it: an SSE stream's as soon as its
 # reader has read it all (replays read the compacted log as well); one that keeps typed events
 # this long after its end (the response that reads them may attach just after the generation ended).

@@ -23,8 +23,8 @@ from pydantic_ai.models import Model
 
 from evi360.db import Batch, run_db
 
-from . import agent, metrics, redis_eventlog, services, shutdown
-from .eventlog import RUNS, EventLog, StreamRun, retire
+from . import agent, metrics, services, shutdown
+from .eventlog import RUNS, EventLog, StreamRun, retire, shared_log
 from .markers import MarkerGate, markers_in
 from .models import Status, StreamSession
 from .sse import CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent, encode
@@ -287,6 +287,6 @@ def start(request: StreamRequest, *, resume_grace: float = 0.0, keep_typed: bool
     run.task = asyncio.get_running_loop().create_task(
         generate(run, request), name=f"stream-{request.session.id}"
     )
-    if redis_eventlog.enabled():
-        redis_eventlog.attach(run)
+    if (shared := shared_log()) is not None:
+        shared.attach(run)
     return run

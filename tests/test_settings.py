@@ -103,19 +103,21 @@ def test_the_event_log_backend_follows_redis_and_refuses_nonsense():
     assert "needs REDIS_URL" in backend(EVI360_EVENT_LOG="redis").stderr
 
 
-def test_daphnes_app_is_installed_for_runserver_alone():
-    """The served app (uvicorn, the daphne CLI) does not carry Twisted's ~16 MiB for a command
-    it never runs; `manage.py runserver` still gets daphne's ASGI server, which streams."""
+def test_the_served_app_loads_no_library_it_does_not_use():
+    """Served by uvicorn or the daphne CLI, the app does not carry Twisted (~16 MiB; daphne's
+    app is for `manage.py runserver` alone, which still gets daphne's streaming server) nor,
+    without Redis, redis-py (~5.5 MiB)."""
     check = (
         "import sys, django; django.setup(); import evi360.asgi; "
         "from django.core.management import get_commands; "
-        "print('twisted' in sys.modules, get_commands()['runserver'])"
+        "print('twisted' in sys.modules, 'redis' in sys.modules, get_commands()['runserver'])"
     )
 
-    def load(argv: list[str]) -> list[str]:
+    def load(argv: list[str], **env: str) -> list[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "REDIS_URL"))}
         done = subprocess.run(
             [sys.executable, "-c", f"import sys; sys.argv = {argv!r}; {check}"],
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "evi360.settings"},
+            env={**clean, "DJANGO_SETTINGS_MODULE": "evi360.settings", **env},
             capture_output=True,
             text=True,
             cwd=django_settings.BASE_DIR,
@@ -123,5 +125,7 @@ def test_daphnes_app_is_installed_for_runserver_alone():
         )
         return done.stdout.split()
 
-    assert load(["uvicorn", "evi360.asgi:application"]) == ["False", "django.contrib.staticfiles"]
-    assert load(["manage.py", "runserver"]) == ["True", "daphne"]
+    served = ["uvicorn", "evi360.asgi:application"]
+    assert load(served) == ["False", "False", "django.contrib.staticfiles"]
+    assert load(served, REDIS_URL="redis://127.0.0.1:6379/0")[:2] == ["False", "True"]
+    assert load(["manage.py", "runserver"]) == ["True", "False", "daphne"]
