@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import time
 
@@ -61,7 +60,10 @@ def test_streamed_chunks_arrive_spread_over_time(server, script_file):
     assert text.startswith("Til maximaal 23 kg [1].\n\n**Bronnen**\n- [1] ")
     model_parts = arrivals[:4]
     assert [t for _, t in model_parts] == ["Til ", "maximaal ", "23 kg [1]", "."]
-    assert all(b[0] - a[0] > 0.1 for a, b in itertools.pairwise(model_parts))
+    # Streamed, not buffered: the model wrote them 0.6 s apart in all, a buffered answer would
+    # arrive at once. (The whole spread, not each gap: on a busy machine one late delta can
+    # arrive right before the next.)
+    assert model_parts[-1][0] - model_parts[0][0] > 0.3
     assert usage is not None and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
 
 
