@@ -14,8 +14,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 _django = ASGIStaticFilesHandler(get_asgi_application())
 
 from evi360.db import skip_request_started_hop  # noqa: E402
+from streaming.responses import close_on_the_loop  # noqa: E402
 
 skip_request_started_hop()
+close_on_the_loop()
 
 
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]
