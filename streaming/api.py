@@ -103,9 +103,11 @@ async def _replay_body(events: bytes) -> AsyncIterator[bytes]:
     yield encode_retry(settings.EVI360_SSE_RETRY_MS) + events
 
 
-async def _caller_or_error(request: HttpRequest, *, check_csrf: bool) -> Caller | HttpResponse:
-    caller = await identify(request)
-    if caller.user is None:
+async def _caller_or_error(
+    request: HttpRequest, *, check_csrf: bool, user_later: bool = False
+) -> Caller | HttpResponse:
+    caller = await identify(request, user_later=user_later)
+    if caller.user is None and caller.claim is None:
         return error_response(
             401,
             "not_authenticated",
@@ -121,11 +123,13 @@ async def _start_stream(
     request: HttpRequest, *, resume_grace: float = 0.0, keep_typed: bool = False
 ) -> StreamRun | HttpResponse:
     """Everything before a stream starts: access, input, rate limit, concurrency cap, the session
-    row; then the generation task. Returns the run, or the JSON error that refuses it."""
+    row; then the generation task. Returns the run, or the JSON error that refuses it. A JWT's
+    user is read with the session row (one trip to a database thread, not two), so a valid
+    token whose user is gone or inactive is refused (401) after the body's checks."""
     received_at = time.monotonic()
     if request.method != "POST":
         return error_response(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
-    caller = await _caller_or_error(request, check_csrf=True)
+    caller = await _caller_or_error(request, check_csrf=True, user_later=True)
     if isinstance(caller, HttpResponse):
         return caller
     if request.content_type != "application/json":
@@ -138,7 +142,7 @@ async def _start_stream(
     try:
         return await begin_stream(
             request,
-            caller.user,
+            caller.user or caller.claim,  # type: ignore[arg-type]
             query=query,
             requested_language=requested_language,
             conversation_id=conversation_id,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -21,11 +21,15 @@ from citations.language import resolve_language
 from citations.retrieval import retrieve
 from evi360.db import Batch
 
-from . import agent, generation, selectors, services, shutdown
+from . import agent, auth, generation, selectors, services, shutdown
 from .eventlog import StreamRun
 from .models import StreamSession
 
 logger = logging.getLogger(__name__)
+
+
+class _NotAuthenticated(Exception):
+    """A JWT's user, read with the start, is gone, inactive, or has changed their password."""
 
 
 class StreamRefused(Exception):
@@ -47,7 +51,7 @@ def _rate_limit(request: HttpRequest) -> dict[str, Any] | None:
 
 async def begin_stream(
     request: HttpRequest,
-    user: AbstractBaseUser,
+    user: AbstractBaseUser | auth.Claim,
     *,
     query: str,
     requested_language: str | None,
@@ -61,18 +65,21 @@ async def begin_stream(
     """Start a stream. ``history`` given (the OpenAI API sends its own) means no conversation is
     kept; otherwise the stream continues ``conversation_id`` (or starts a new conversation) and the
     history is that conversation's completed turns. ``keep_typed=False``: the response reads
-    only SSE bytes (less memory per stream)."""
+    only SSE bytes (less memory per stream). ``user`` may be a checked JWT's ``Claim``: its user
+    is read in the start's trip to a database thread, and refused (401) there if unusable."""
     if shutdown.draining():
         # Nothing was done: the client (or nginx's proxy_next_upstream) may try another worker.
         raise StreamRefused(
             503, "shutting_down", "This server is restarting; try again.", {"Retry-After": "1"}
         )
-    request.user = user
+    claim = user if isinstance(user, auth.Claim) else None
+    if claim is None:
+        request.user = user
     language = resolve_language(query, requested_language)
     start = _Start(
         request,
         services.SessionRequest(
-            user_id=user.pk,
+            user_id=claim.user_id if claim else user.pk,  # type: ignore[union-attr]
             query=query,
             language=language,
             model_name=agent.model_display_name(),
@@ -82,9 +89,14 @@ async def begin_stream(
         ),
         history,
         received_at,
+        claim,
     )
     try:
         opened = await _STARTS.submit(start)
+    except _NotAuthenticated as refused:
+        raise StreamRefused(
+            401, "not_authenticated", str(refused), {"WWW-Authenticate": 'Bearer realm="api"'}
+        ) from None
     except services.ConversationNotFound:
         raise StreamRefused(404, "conversation_not_found", "There is no such conversation.") from None
     except services.TooManyStreams:
@@ -113,6 +125,7 @@ class _Start:
     # Given (the OpenAI API sends its own): no conversation is kept.
     history: Sequence[tuple[str, str]] | None
     received_at: float
+    claim: auth.Claim | None = None  # a JWT whose user is read with the start
 
 
 def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str, Any] | Exception]:
@@ -122,15 +135,27 @@ def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str,
     Per start: what the generation needs, the rate limit's usage when over the limit, or why the
     start is refused."""
     results: list[generation.StreamRequest | dict[str, Any] | Exception | None] = [None] * len(starts)
+    sessions = [start.session for start in starts]
+    claimed = [index for index, start in enumerate(starts) if start.claim is not None]
+    if claimed:
+        users = auth.users_of([starts[index].claim for index in claimed])  # type: ignore[misc]
+        for index, user in zip(claimed, users, strict=True):
+            if isinstance(user, str):
+                results[index] = _NotAuthenticated(user)
+            else:
+                starts[index].request.user = user
+                sessions[index] = replace(sessions[index], user_id=user.pk)
     allowed: list[int] = []
     for index, start in enumerate(starts):
+        if results[index] is not None:
+            continue
         usage = _rate_limit(start.request)
         if usage and usage["should_limit"]:
             results[index] = usage
         else:
             allowed.append(index)
     opened = services.open_sessions(
-        [starts[index].session for index in allowed],
+        [sessions[index] for index in allowed],
         max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
         stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
     )

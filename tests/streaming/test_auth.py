@@ -76,3 +76,26 @@ async def test_other_credentials_are_looked_up_as_before(user, loads):
     assert (await auth.identify(anonymous)).user is None
     caller = await auth.identify(RequestFactory().get("/", headers={"Authorization": "Basic dXNlcjpwYXNz"}))
     assert caller.user is None and "Bearer" in caller.problem
+
+
+async def test_a_starts_claims_are_read_and_refused_as_identify_reads_and_refuses_them(django_user_model):
+    """identify(user_later=True) leaves the user to users_of, read in the start's database trip
+    in plain SQL: the same users, the same refusals."""
+    active = await sync_to_async(django_user_model.objects.create_user)("active", email="a@example.org")
+    inactive = await sync_to_async(django_user_model.objects.create_user)("inactive", is_active=False)
+    gone = await sync_to_async(django_user_model.objects.create_user)("gone")
+    tokens = [str(AccessToken.for_user(u)) for u in (active, inactive, gone, active)]
+    await gone.adelete()
+    callers = [await auth.identify(bearer(token), user_later=True) for token in tokens]
+    assert all(c.user is None and c.problem is None and c.claim for c in callers)
+    found = await sync_to_async(auth.users_of)([c.claim for c in callers])
+    assert found[1:3] == ["User is inactive", "User not found"]
+    assert [u.pk for u in (found[0], found[3])] == [active.pk, active.pk]
+    user = found[0]
+    assert user.is_active is True and user.password == active.password
+    assert await sync_to_async(lambda: user.email)() == "a@example.org"  # the rest loads on access
+    for token, claimed in zip(tokens, found, strict=True):  # and identify itself agrees
+        caller = await auth.identify(bearer(token))
+        assert (caller.user.pk if caller.user else caller.problem) == (
+            claimed if isinstance(claimed, str) else claimed.pk
+        )

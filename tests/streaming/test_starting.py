@@ -10,6 +10,7 @@ from django.db import OperationalError
 
 from evi360 import db
 from streaming import api, generation, starting
+from streaming.models import StreamSession
 from tests.conftest import parse_sse
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,8 +43,36 @@ async def test_a_start_is_one_database_trip(
     monkeypatch.setattr(api, "run_db", counting)  # anything else the view would read
     scripted_model(["Til maximaal 23 kg [1]."])
     events = await ask(async_client, token)
-    assert trips == ["_load_users", "_open", "_write_outcomes"]
+    # The JWT's user is read in the start's own trip, not in one of its own before it.
+    assert trips == ["_open", "_write_outcomes"]
     assert [e[1] for e in events] == ["session", "citation", "token", "done"]
+
+
+async def test_in_a_burst_a_refused_users_start_fails_alone(
+    small_kb, user, django_user_model, access_token, async_client, scripted_model
+):
+    import asyncio
+
+    gone = await django_user_model.objects.acreate_user("gone", password="a-long-pass-123")
+    tokens = [access_token(user), access_token(gone), access_token(user)]
+    await gone.adelete()
+    scripted_model(["Til maximaal 23 kg [1]."])
+
+    async def post(token):  # type: ignore[no-untyped-def]
+        return await async_client.post(
+            URL,
+            {"query": "Hoe zwaar mag ik tillen?"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    responses = await asyncio.gather(*(post(token) for token in tokens))
+    assert [r.status_code for r in responses] == [200, 401, 200]
+    assert responses[1].json()["error"] == {"code": "not_authenticated", "message": "User not found"}
+    for response in (responses[0], responses[2]):
+        assert parse_sse(b"".join([c async for c in response.streaming_content]))[-1][1] == "done"
+    sessions = [s async for s in StreamSession.objects.all()]
+    assert len(sessions) == 2 and {s.user_id for s in sessions} == {user.pk}
 
 
 async def test_retrieval_failing_at_the_start_is_left_to_the_generation(
