@@ -74,6 +74,8 @@ SETTINGS = {
     "EVI360_STREAM_TIMEOUT": "600",
     "LOG_LEVEL": "WARNING",
 }
+# Bursts per concurrency (and server): one stream is noisy, 500 take the machine for seconds.
+ROUNDS = {1: 40, 50: 4, 200: 2, 500: 1}
 ASGI_SERVER = "uvicorn"  # as deployed (`make run`, `make cluster`); --server daphne to compare
 
 
@@ -166,43 +168,59 @@ def rss_peak(pid: int) -> Iterator[Callable[[], int]]:
         sampler.join()
 
 
-async def burst(server: Server, concurrency: int, rounds: int) -> dict[str, float]:
-    async with client_for(server) as client:
-        for _ in range(3):
-            await one_stream(client)  # warm-up
-        before = cpu(server.pid)
-        rss_before = psutil.Process(server.pid).memory_info().rss
-        results, errors = [], 0
-        with rss_peak(server.pid) as peak:
-            for _ in range(rounds):
-                done = await asyncio.gather(
-                    *(one_stream(client) for _ in range(concurrency)), return_exceptions=True
-                )
+async def bursts(servers: list[Server], concurrency: int, rounds: int) -> dict[str, dict[str, float]]:
+    """``rounds`` bursts of ``concurrency`` streams per server, the servers taking turns (round by
+    round, the order swapped every round), so a drift in the machine's speed (noisy neighbours,
+    frequency) falls on both alike instead of on whichever ran second."""
+    clients = {server.name: client_for(server) for server in servers}
+    results: dict[str, list[Result]] = {server.name: [] for server in servers}
+    errors = dict.fromkeys(results, 0)
+    used = dict.fromkeys(results, 0.0)
+    growth = dict.fromkeys(results, 0)
+    try:
+        for server in servers:
+            for _ in range(3):
+                await one_stream(clients[server.name])  # warm-up
+        for round_ in range(rounds):
+            for server in servers if round_ % 2 == 0 else servers[::-1]:
+                before, rss_before = cpu(server.pid), psutil.Process(server.pid).memory_info().rss
+                with rss_peak(server.pid) as peak:
+                    done = await asyncio.gather(
+                        *(one_stream(clients[server.name]) for _ in range(concurrency)),
+                        return_exceptions=True,
+                    )
+                used[server.name] += cpu(server.pid) - before
+                growth[server.name] = max(growth[server.name], peak() - rss_before)
                 # A connection refused or reset (the kernel's queues overflowing, a keep-alive
                 # connection the server closed as the client reused it) fails its stream, not the run.
                 failed = [r for r in done if isinstance(r, StreamError)]
                 if len(failed) < len([r for r in done if isinstance(r, BaseException)]):
                     raise next(r for r in done if isinstance(r, BaseException) and r not in failed)
-                errors += len(failed)
-                results += [r for r in done if not isinstance(r, BaseException)]
-        used = cpu(server.pid) - before
-    if errors:
-        print(
-            f"    {errors} of {rounds * concurrency} streams failed (connection refused or reset)", flush=True
-        )
-    overhead = [r.ttft * 1000 - FIRST_MS for r in results]
-    gaps = [g * 1000 for r in results for g in r.gaps]
-    return {
-        "ttft_overhead_p50_ms": percentile(overhead, 50),
-        "ttft_overhead_p95_ms": percentile(overhead, 95),
-        "ttft_overhead_p99_ms": percentile(overhead, 99),
-        "gap_p50_ms": percentile(gaps, 50),
-        "gap_p99_ms": percentile(gaps, 99),
-        "cpu_ms_per_stream": used / len(results) * 1000,
-        # What an open stream costs in memory (the peak while they were all open, over the RSS before).
-        "rss_kib_per_open_stream": (peak() - rss_before) / 1024 / concurrency,
-        "failed_streams": errors,
-    }
+                errors[server.name] += len(failed)
+                results[server.name] += [r for r in done if not isinstance(r, BaseException)]
+    finally:
+        for client in clients.values():
+            client.close()
+    figures = {}
+    for name, done in results.items():
+        if errors[name]:
+            print(f"    {name}: {errors[name]} of {rounds * concurrency} streams failed", flush=True)
+        overhead = [r.ttft * 1000 - FIRST_MS for r in done]
+        gaps = [g * 1000 for r in done for g in r.gaps]
+        figures[name] = {
+            "ttft_overhead_p50_ms": percentile(overhead, 50),
+            "ttft_overhead_p95_ms": percentile(overhead, 95),
+            "ttft_overhead_p99_ms": percentile(overhead, 99),
+            "gap_p50_ms": percentile(gaps, 50),
+            "gap_p99_ms": percentile(gaps, 99),
+            "cpu_ms_per_stream": used[name] / len(done) * 1000,
+            "failed_streams": errors[name],
+        }
+        if concurrency >= 10:
+            # What an open stream costs in memory: the peak while a burst's streams were all open,
+            # over the RSS before it. (With one stream open it is the allocator's noise instead.)
+            figures[name]["rss_kib_per_open_stream"] = growth[name] / 1024 / concurrency
+    return figures
 
 
 async def sequential(server: Server, count: int) -> dict[str, float]:
@@ -372,11 +390,12 @@ def main() -> None:
     def record(section: str, name: str, values: dict[str, float]) -> None:
         figures.setdefault(section, {}).setdefault(name, {}).update(values)
 
-    for server in both((TOKENS, FIRST_MS, GAP_MS)):
+    with ours(TOKENS, FIRST_MS, GAP_MS) as mine, baseline(TOKENS, FIRST_MS, GAP_MS) as theirs:
         for concurrency in args.concurrency:
-            rounds = (5 if args.quick else 20) if concurrency == 1 else 1
-            print(f"  {server.name}: {concurrency} concurrent streams …", flush=True)
-            record(f"{concurrency} concurrent", server.name, asyncio.run(burst(server, concurrency, rounds)))
+            rounds = ROUNDS.get(concurrency, 1) if not args.quick else 2 if concurrency < 500 else 1
+            print(f"  {concurrency} concurrent streams, {rounds} rounds each, taking turns …", flush=True)
+            for name, values in asyncio.run(bursts([mine, theirs], concurrency, rounds)).items():
+                record(f"{concurrency} concurrent", name, values)
     for tokens in (2000, 10000):
         for server in both((tokens, 0, 0)):
             print(f"  {server.name}: {tokens}-token answers …", flush=True)
