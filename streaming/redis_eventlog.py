@@ -100,10 +100,6 @@ def client() -> aioredis.Redis:
     return found
 
 
-def enabled() -> bool:
-    return settings.EVI360_EVENT_LOG == "redis"
-
-
 # --- The generating worker -------------------------------------------------------------------
 
 
