@@ -18,8 +18,9 @@
   const MARKER = /\[(\d{1,3})\]/g;
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-  // Counters the browser tests read: every EventSource opened must be closed again.
-  const stats = (window.evi360 = { opened: 0, closed: 0, get open() { return this.opened - this.closed; } });
+  // Counters the browser tests read: every EventSource opened must be closed again, and `listed`
+  // counts the times the sidebar's list was drawn.
+  const stats = (window.evi360 = { opened: 0, closed: 0, listed: 0, get open() { return this.opened - this.closed; } });
 
   let uiLanguage = document.documentElement.lang.startsWith("nl") ? "nl" : "en";
   let conversationId = null;
@@ -336,7 +337,10 @@
     return li;
   }
 
+  let listLoads = 0; // the newest reload of the list: an older answer that arrives later is stale
+
   async function loadConversations(url = "/api/v1/conversations/?page_size=50", append = false) {
+    const load = append ? listLoads : ++listLoads;
     let body;
     try {
       const response = await api(url);
@@ -345,11 +349,13 @@
     } catch {
       return; // the list is a convenience: the chat works without it
     }
+    if (load !== listLoads) return;
     if (!append) conversationList.replaceChildren();
     for (const item of body.results) conversationList.append(conversationItem(item));
     nextConversations = body.next;
     moreConversations.hidden = !nextConversations;
     noConversations.hidden = conversationList.children.length > 0;
+    stats.listed += 1;
   }
 
   function markActive() {

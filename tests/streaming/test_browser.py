@@ -277,7 +277,10 @@ def conversation_ids(server) -> list[str]:
 def test_conversations_in_the_sidebar(browser, offline_server):
     page = logged_in(browser, offline_server)
     items = page.locator("[data-testid=conversation-list] li")
-    before = items.count()
+    # The list loads after the page: count what the server holds, and wait until it is drawn.
+    before = len(conversation_ids(offline_server))
+    page.wait_for_function("() => window.evi360.listed > 0")
+    expect(items).to_have_count(before)
     ask(page, "Hoe zwaar mag ik tillen?")
     wait_done(page)
     expect(items).to_have_count(before + 1)
