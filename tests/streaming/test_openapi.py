@@ -12,7 +12,7 @@ from django.contrib.staticfiles import finders
 from django.urls import URLPattern, get_resolver
 from drf_spectacular.validation import validate_schema
 
-from streaming.openapi import _patterns
+from streaming.openapi import NOT_BLANK, _patterns
 from streaming.sse import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent, encode
 
 
@@ -23,6 +23,14 @@ def spec() -> dict:
     response = Client().get("/api/schema/", {"format": "json"})
     assert response.status_code == 200
     return json.loads(response.content)
+
+
+def test_a_string_that_drf_trims_to_blank_does_not_match_the_schema():
+    white = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    for flags in (0, re.ASCII):  # `\s` over Unicode or ASCII: the pattern does not depend on it
+        pattern = re.compile(NOT_BLANK, flags)
+        assert [c for c in white if pattern.match(c * 2)] == []
+        assert pattern.match(" a\u3000") and not pattern.match("a\x00")
 
 
 def test_schema_is_valid_openapi_3_1(spec):
