@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from streaming import eventlog
 from streaming.eventlog import EventLog, StreamRun, stream_response
 from streaming.sse import KEEP_ALIVE, TokenEvent
 
@@ -29,6 +30,57 @@ async def test_keep_alive_comment_after_silence():
     log.append(b"x", None)
     assert await anext(reader) == b"x"
     await reader.aclose()
+
+
+async def _waiting_reader(log: EventLog):
+    """A reader of ``log`` waiting for its next write, and that write (a task)."""
+    reader = log.read()
+    first = asyncio.create_task(anext(reader))
+    await asyncio.sleep(0)
+    return reader, first
+
+
+async def test_events_a_running_producer_adds_go_out_in_one_write():
+    # Like Pydantic AI: a yield to the event loop between the deltas of one upstream read.
+    log = EventLog()
+    reader, first = await _waiting_reader(log)
+    for text in (b"a", b"b", b"c"):
+        log.append(text, None)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)  # and then the producer waits for the network
+    assert first.done() and first.result() == b"abc"
+    await reader.aclose()
+
+
+async def test_a_token_alone_is_not_held_for_the_next():
+    log = EventLog()
+    reader, first = await _waiting_reader(log)
+    log.append(b"a", None)
+    await asyncio.sleep(0.05)  # the next token is 50 ms away: this one is out long before
+    assert first.done() and first.result() == b"a"
+    log.append(b"b", None)
+    assert await asyncio.wait_for(anext(reader), 1) == b"b"
+    await reader.aclose()
+
+
+async def test_a_producer_that_never_waits_still_streams(monkeypatch):
+    monkeypatch.setattr(eventlog, "COALESCE_ROUNDS", 4)
+    log = EventLog()
+    chunks: list[bytes] = []
+
+    async def read_all():
+        async for chunk in log.read():
+            chunks.append(chunk)
+
+    reader = asyncio.create_task(read_all())
+    await asyncio.sleep(0)
+    for n in range(20):
+        log.append(b"%d," % n, None)
+        await asyncio.sleep(0)
+    log.close()
+    await reader
+    assert b"".join(chunks) == b"".join(b"%d," % n for n in range(20))
+    assert 1 < len(chunks) <= 20 // 4 + 1
 
 
 async def test_the_last_reader_leaving_cancels_the_generation_after_the_grace():
