@@ -75,7 +75,7 @@ SETTINGS = {
     "LOG_LEVEL": "WARNING",
 }
 # Bursts per concurrency (and server): one stream is noisy, 500 take the machine for seconds.
-ROUNDS = {1: 40, 50: 4, 200: 2, 500: 1}
+ROUNDS = {1: 32, 50: 4, 200: 2, 500: 1}
 ASGI_SERVER = "uvicorn"  # as deployed (`make run`, `make cluster`); --server daphne to compare
 
 
