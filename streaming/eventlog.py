@@ -100,6 +100,18 @@ class EventLog:
     async def follow(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[Event | None]:
         """The typed events from index ``start`` on, as they are appended, until the log is
         closed; ``None`` after ``keep_alive`` seconds without one."""
+        async for batch in self.follow_batches(start, keep_alive=keep_alive):
+            if batch is None:
+                yield None
+            else:
+                for event in batch:
+                    yield event
+
+    async def follow_batches(
+        self, start: int = 0, *, keep_alive: float | None = None
+    ) -> AsyncIterator[list[Event] | None]:
+        """``follow``, with the events that are there together (as ``read`` writes them) in one
+        list, for a reader that writes each list at once."""
         typed = self.typed
         if typed is None:
             raise RuntimeError("this log keeps no typed events (EventLog(keep_typed=True))")
@@ -107,13 +119,14 @@ class EventLog:
         while True:
             if position < len(typed):
                 end = len(typed)
-                for event in typed[position:end]:
-                    yield event
+                yield typed[position:end]
                 position = end
             elif self.closed:
                 return
             elif not await self._next(keep_alive):
                 yield None
+            else:
+                await self._settle()
 
     async def read(self, start: int = 0, *, keep_alive: float | None = None) -> AsyncIterator[bytes]:
         """Events from index ``start`` on, as they are appended, until the log is closed.

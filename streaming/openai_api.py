@@ -179,27 +179,32 @@ async def _completion_chunks(run: StreamRun, model: str, include_usage: bool) ->
     language = "en"
     try:
         yield chunk({"role": "assistant", "content": ""})
-        async for event in run.log.follow(keep_alive=settings.EVI360_SSE_KEEPALIVE):
-            if event is None:
+        # The events that are there together go out in one write, as on the SSE endpoint.
+        async for events in run.log.follow_batches(keep_alive=settings.EVI360_SSE_KEEPALIVE):
+            if events is None:
                 yield b": keep-alive\n\n"
-            elif isinstance(event, TokenEvent):
-                yield chunk({"content": event.text})
-            elif isinstance(event, CitationEvent):
-                citations[event.marker] = event
-            elif isinstance(event, SessionEvent):
-                language = event.language
-            elif isinstance(event, DoneEvent):
-                if block := sources_block(language, citations):
-                    yield chunk({"content": block})
-                yield chunk({}, "stop", citations=_citations_data(citations))
-                if include_usage:
-                    yield (
-                        b"data: " + _dumps({**head, "choices": [], "usage": _usage(event)}).encode() + b"\n\n"
-                    )
-            elif isinstance(event, ErrorEvent):
-                # OpenAI SDKs raise an APIError with this message for a chunk that carries "error".
-                error = {"message": event.message, "type": "server_error", "code": event.code}
-                yield b"data: " + _dumps({"error": error}).encode() + b"\n\n"
+                continue
+            out: list[bytes] = []
+            for event in events:
+                if isinstance(event, TokenEvent):
+                    out.append(chunk({"content": event.text}))
+                elif isinstance(event, CitationEvent):
+                    citations[event.marker] = event
+                elif isinstance(event, SessionEvent):
+                    language = event.language
+                elif isinstance(event, DoneEvent):
+                    if block := sources_block(language, citations):
+                        out.append(chunk({"content": block}))
+                    out.append(chunk({}, "stop", citations=_citations_data(citations)))
+                    if include_usage:
+                        usage = {**head, "choices": [], "usage": _usage(event)}
+                        out.append(b"data: " + _dumps(usage).encode() + b"\n\n")
+                elif isinstance(event, ErrorEvent):
+                    # OpenAI SDKs raise an APIError with this message for a chunk that carries "error".
+                    error = {"message": event.message, "type": "server_error", "code": event.code}
+                    out.append(b"data: " + _dumps({"error": error}).encode() + b"\n\n")
+            if out:
+                yield b"".join(out)
         yield b"data: [DONE]\n\n"
     finally:
         run.remove_reader()

@@ -52,6 +52,21 @@ async def test_events_a_running_producer_adds_go_out_in_one_write():
     await reader.aclose()
 
 
+async def test_typed_events_a_running_producer_adds_come_as_one_batch():
+    # What the OpenAI-compatible endpoint writes at once.
+    log = EventLog()
+    batches = log.follow_batches()
+    first = asyncio.create_task(anext(batches))
+    await asyncio.sleep(0)
+    events = [TokenEvent(text) for text in ("a", "b", "c")]
+    for event in events:
+        log.append(b"", event)
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    assert first.done() and first.result() == events
+    await batches.aclose()
+
+
 async def test_a_token_alone_is_not_held_for_the_next():
     log = EventLog()
     reader, first = await _waiting_reader(log)
