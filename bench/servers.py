@@ -69,7 +69,9 @@ def server_for(name: str, workdir: Path, **settings: str) -> Iterator[tuple[str,
         with live_server(workdir, asgi_server=name, **settings) as server:
             yield server.base, server.token(), [server.process.pid]
         return
-    port = free_port()
+    # Free ports for the workers too: the ports right after nginx's may be taken (by the load
+    # generator's own connections: free_port() hands out ports from the ephemeral range).
+    port, worker_ports = free_port(), [free_port(), free_port()]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL", "REDIS_URL"))},
         "DATABASE_URL": os.environ.get(
@@ -80,11 +82,16 @@ def server_for(name: str, workdir: Path, **settings: str) -> Iterator[tuple[str,
         "EVI360_DEMO_PASSWORD": "bench-pass-123456",
         **settings,
     }
+    log_path = workdir / "cluster.log"
+    log = open(log_path, "wb")  # closed in the finally below
     cluster = subprocess.Popen(
-        [sys.executable, str(ROOT / "deploy" / "cluster.py"), "--port", str(port), "--run-dir", str(workdir)],
+        [
+            *(sys.executable, str(ROOT / "deploy" / "cluster.py"), "--port", str(port)),
+            *("--worker-ports", *map(str, worker_ports), "--run-dir", str(workdir)),
+        ],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -93,7 +100,10 @@ def server_for(name: str, workdir: Path, **settings: str) -> Iterator[tuple[str,
                 if httpx.get(f"{base}/healthz").status_code == 200:
                     break
             if cluster.poll() is not None:
-                raise RuntimeError("make cluster did not start (PostgreSQL, Redis and nginx needed)")
+                tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(
+                    "make cluster did not start (PostgreSQL, Redis and nginx needed): " + " | ".join(tail)
+                )
             time.sleep(0.2)
         token = httpx.post(
             f"{base}/api/v1/auth/token/", json={"username": "bench", "password": "bench-pass-123456"}
@@ -106,6 +116,7 @@ def server_for(name: str, workdir: Path, **settings: str) -> Iterator[tuple[str,
     finally:
         cluster.send_signal(signal.SIGTERM)
         cluster.wait(timeout=60)
+        log.close()
 
 
 def main() -> None:
