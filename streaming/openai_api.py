@@ -35,6 +35,11 @@ SOURCES_HEADING = {"nl": "Bronnen", "en": "Sources"}
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _data(payload: dict[str, Any]) -> bytes:
+    """One SSE ``data:`` line of the Chat Completions stream."""
+    return b"data: " + _dumps(payload).encode() + b"\n\n"
+
+
 def model_ids() -> list[str]:
     ids = [MODEL_ID]
     if agent.model_display_name() == OFFLINE_MODEL_NAME:
@@ -173,7 +178,7 @@ async def _completion_chunks(run: StreamRun, model: str, include_usage: bool) ->
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         payload = {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
-        return b"data: " + _dumps(payload).encode() + b"\n\n"
+        return _data(payload)
 
     citations: dict[int, CitationEvent] = {}
     language = "en"
@@ -197,12 +202,11 @@ async def _completion_chunks(run: StreamRun, model: str, include_usage: bool) ->
                         out.append(chunk({"content": block}))
                     out.append(chunk({}, "stop", citations=_citations_data(citations)))
                     if include_usage:
-                        usage = {**head, "choices": [], "usage": _usage(event)}
-                        out.append(b"data: " + _dumps(usage).encode() + b"\n\n")
+                        out.append(_data({**head, "choices": [], "usage": _usage(event)}))
                 elif isinstance(event, ErrorEvent):
                     # OpenAI SDKs raise an APIError with this message for a chunk that carries "error".
                     error = {"message": event.message, "type": "server_error", "code": event.code}
-                    out.append(b"data: " + _dumps({"error": error}).encode() + b"\n\n")
+                    out.append(_data({"error": error}))
             if out:
                 yield b"".join(out)
         yield b"data: [DONE]\n\n"
