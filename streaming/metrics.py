@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import TYPE_CHECKING
 
-import redis
 from django.conf import settings
 from prometheus_client import REGISTRY as DEFAULT_REGISTRY
 from prometheus_client import (
@@ -21,6 +21,9 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+if TYPE_CHECKING:
+    import redis
 
 _MS_BUCKETS = (25, 50, 100, 200, 300, 500, 750, 1000, 2000, 5000, 10000)
 _DURATION_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 45, 60, 90, 120)
@@ -62,6 +65,9 @@ def exposition() -> bytes:
 
 @functools.cache
 def _redis(url: str) -> redis.Redis:
+    # Imported here: redis-py (~5 MiB) is only loaded by a deployment with the Redis event log.
+    import redis
+
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)
 
 
@@ -70,9 +76,11 @@ def _cluster_active() -> bytes:
     (a dead worker's expire), so one scrape shows the whole deployment."""
     if settings.EVI360_EVENT_LOG != "redis":
         return b""
+    from redis import RedisError
+
     try:
         count = sum(1 for _ in _redis(settings.REDIS_URL).scan_iter(match="evi360:live:*", count=1000))
-    except redis.RedisError:
+    except RedisError:
         return b""
     return (
         b"# HELP evi360_streams_active_cluster Streams running now on all workers (Redis event log)\n"
