@@ -62,11 +62,12 @@ def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None
     query = body.get("query")
     if not isinstance(query, str) or not query.strip():
         raise BadRequest("invalid_query", "'query' must be a non-empty string.")
+    # The limit is on what was sent, as the OpenAPI schema's maxLength says (not after strip()).
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadRequest("query_too_long", f"'query' is longer than {MAX_QUERY_CHARS} characters.")
     query = query.strip()
     if "\x00" in query:  # PostgreSQL cannot store it; nobody types it
         raise BadRequest("invalid_query", "'query' must not contain NUL characters.")
-    if len(query) > MAX_QUERY_CHARS:
-        raise BadRequest("query_too_long", f"'query' is longer than {MAX_QUERY_CHARS} characters.")
     language = body.get("language", "auto")
     if language is None:
         language = "auto"

@@ -154,6 +154,9 @@ async def test_not_json_is_415(user, access_token, async_client):
         ({"query": "til\x00len"}, "invalid_query"),
         ({"query": 42}, "invalid_query"),
         ({"query": "x" * 4001}, "query_too_long"),
+        # The schema's maxLength counts what is sent, surrounding whitespace included.
+        ({"query": "\x85" + "x" * 4000}, "query_too_long"),
+        ({"query": "x" * 4000 + " "}, "query_too_long"),
         ({"query": "x", "language": "de"}, "invalid_language"),
         ({"query": "x", "language": 1}, "invalid_language"),
         ({"query": "x", "conversation_id": "not-a-uuid"}, "invalid_conversation_id"),
