@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +64,31 @@ COMMANDS = {
 APP = "evi360.asgi:application"
 
 
+# Migrated SQLite files with the corpus and the demo user, by the settings they were made with:
+# a process that starts many servers (the benchmark, the test session) sets one up only once
+# (about 4 s each: three manage.py commands).
+_TEMPLATES: dict[tuple[tuple[str, str], ...], Path] = {}
+
+
+def _prepare_database(server: LiveServer, settings: dict[str, str]) -> None:
+    database = server.workdir / "live.sqlite3"
+    key = tuple(sorted((k, v) for k, v in settings.items() if k.startswith("EVI360_")))
+    template = _TEMPLATES.get(key)
+    if "DATABASE_URL" not in settings and template is not None and template.exists():
+        server.workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, database)
+        return
+    for command in (["migrate", "-v0"], ["load_knowledge_base"], ["ensure_demo_user"]):
+        server.manage(*command)
+    if "DATABASE_URL" not in settings:
+        template = Path(tempfile.mkdtemp(prefix="evi360-template-")) / "live.sqlite3"
+        # SQLite's backup API, not a file copy: it includes what is still in the write-ahead log.
+        with contextlib.closing(sqlite3.connect(database)) as source:
+            with contextlib.closing(sqlite3.connect(template)) as copy:
+                source.backup(copy)
+        _TEMPLATES[key] = template
+
+
 @contextmanager
 def live_server(workdir: Path, *, asgi_server: str = "daphne", **settings: str) -> Iterator[LiveServer]:
     """The app served by ``asgi_server`` ("daphne", as deployed, or "uvicorn" to compare)."""
@@ -76,8 +105,7 @@ def live_server(workdir: Path, *, asgi_server: str = "daphne", **settings: str) 
         **settings,
     }
     server = LiveServer("", env, workdir)
-    for command in (["migrate", "-v0"], ["load_knowledge_base"], ["ensure_demo_user"]):
-        server.manage(*command)
+    _prepare_database(server, settings)
     port = free_port()
     server.base = f"http://127.0.0.1:{port}"
     with open(workdir / "daphne.log", "wb") as log:
