@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -81,7 +82,9 @@ def _prepare_database(server: LiveServer, settings: dict[str, str]) -> None:
     for command in (["migrate", "-v0"], ["load_knowledge_base"], ["ensure_demo_user"]):
         server.manage(*command)
     if "DATABASE_URL" not in settings:
-        template = Path(tempfile.mkdtemp(prefix="evi360-template-")) / "live.sqlite3"
+        template_dir = tempfile.mkdtemp(prefix="evi360-template-")
+        atexit.register(shutil.rmtree, template_dir, ignore_errors=True)
+        template = Path(template_dir) / "live.sqlite3"
         # SQLite's backup API, not a file copy: it includes what is still in the write-ahead log.
         with contextlib.closing(sqlite3.connect(database)) as source:
             with contextlib.closing(sqlite3.connect(template)) as copy:
