@@ -73,15 +73,16 @@ _TEMPLATES: dict[tuple[tuple[str, str], ...], Path] = {}
 
 def _prepare_database(server: LiveServer, settings: dict[str, str]) -> None:
     database = server.workdir / "live.sqlite3"
+    own_sqlite = "DATABASE_URL" not in settings  # another database is set up as it is
     key = tuple(sorted((k, v) for k, v in settings.items() if k.startswith("EVI360_")))
     template = _TEMPLATES.get(key)
-    if "DATABASE_URL" not in settings and template is not None and template.exists():
+    if own_sqlite and template is not None and template.exists():
         server.workdir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, database)
         return
     for command in (["migrate", "-v0"], ["load_knowledge_base"], ["ensure_demo_user"]):
         server.manage(*command)
-    if "DATABASE_URL" not in settings:
+    if own_sqlite:
         template_dir = tempfile.mkdtemp(prefix="evi360-template-")
         atexit.register(shutil.rmtree, template_dir, ignore_errors=True)
         template = Path(template_dir) / "live.sqlite3"
