@@ -13,6 +13,7 @@ RECORD = (
     "metrics.record_start(); metrics.record_start();"
     "metrics.record_end('completed', '', 120, 900, 5);"
     "{second_end}"
+    "print('recorded', flush=True);"
     "import time; time.sleep({linger})"
 )
 EXPOSE = (
@@ -36,17 +37,17 @@ def test_counters_add_up_across_worker_processes(tmp_path):
     run(RECORD.format(second_end=SECOND_END, linger=0))
     # A third worker still running, with one of its two streams still open.
     live = subprocess.Popen(
-        [sys.executable, "-c", RECORD.format(second_end="", linger=30)], env=env, cwd=settings.BASE_DIR
+        [sys.executable, "-c", RECORD.format(second_end="", linger=30)],
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
-        import time
-
-        deadline = time.monotonic() + 30
-        while True:
-            text = run(EXPOSE).stdout
-            if 'evi360_streams_total{status="completed"} 3.0' in text or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        # Read once it has recorded everything: /metrics reads the workers' files one after
+        # another, so a scrape during the recording could see its counters but not its gauge.
+        assert live.stdout.readline().strip() == "recorded"
+        text = run(EXPOSE).stdout
         assert 'evi360_streams_total{status="completed"} 3.0' in text
         assert 'evi360_stream_errors_total{code="upstream_unavailable"} 2.0' in text
         assert "evi360_stream_tokens_total 17.0" in text
