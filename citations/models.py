@@ -49,3 +49,41 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.title} #{self.position}"
+
+
+class ChunkVector(models.Model):
+    """A passage's dense vector (float32, L2-normalised), with the model it came from and its
+    length. Only vectors of the configured model are searched (``citations/vectors.py``); a
+    passage whose vector is missing or of another model is found by full-text search alone until
+    it is embedded again. A table of its own, so writing vectors leaves the full-text index alone."""
+
+    chunk = models.OneToOneField(Chunk, on_delete=models.CASCADE, primary_key=True, related_name="vector")
+    model = models.CharField(max_length=200)
+    dimensions = models.PositiveIntegerField()
+    vector = models.BinaryField()
+
+    class Meta:
+        indexes = [models.Index(fields=["model"], name="chunkvector_model")]
+
+    def __str__(self) -> str:
+        return f"{self.chunk_id}: {self.model} ({self.dimensions})"
+
+
+class IndexVersion(models.Model):
+    """One row whose number goes up with every change to the knowledge base's passages or vectors,
+    in the same transaction: each worker compares it with the version of the vectors it holds and
+    reloads them when it moved (``citations/vectors.py``), so every worker searches what is stored."""
+
+    version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"knowledge base version {self.version}"
+
+    @classmethod
+    def bump(cls) -> None:
+        if not cls.objects.filter(pk=1).update(version=models.F("version") + 1):
+            cls.objects.create(pk=1, version=1)
+
+    @classmethod
+    def current(cls) -> int:
+        return cls.objects.filter(pk=1).values_list("version", flat=True).first() or 0

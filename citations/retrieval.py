@@ -1,21 +1,55 @@
-"""Full-text retrieval over the knowledge base, on SQLite (FTS5) and PostgreSQL (tsvector + GIN).
+"""Hybrid retrieval over the knowledge base: full-text search fused with dense vectors.
 
-Both backends search the same Snowball stems (see ``analysis.py``); a query matches a chunk when
-they share any term, and chunks in the query's language get a boost, so a Dutch question is
-answered from Dutch sources when they cover it, and from English ones when only those do.
+Full-text search runs in the database, SQLite FTS5 (bm25) or PostgreSQL (tsvector + GIN,
+ts_rank), over the same Snowball stems on both (``analysis.py``): a query matches a chunk when
+they share a term, and chunks in the query's language get a boost. It finds what shares words
+with the question, and nothing across languages or synonyms.
+
+Dense search (``vectors.py``) compares the question's embedding with every passage's, across
+languages: "How many night shifts in a row are allowed?" finds *Arbeidstijden en nachtwerk*.
+The two rankings are fused by weighted reciprocal rank (``fuse``), with the weights tuned on the
+development set in bench/ (docs/retrieval.md): the dense ranking weighs more, because full-text
+search fills an English question's list with weak English matches. Without a question vector
+(dense search off, the embedding failed or timed out) retrieval is full-text search alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from django.db import connection
 
 from . import analysis
+from .vectors import INDEX, Matrix
 
 SAME_LANGUAGE_BOOST = 1.5
 # Fetch a few more than asked so that dropping duplicate passages still leaves k.
 _OVERFETCH = 3
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """How the two rankings are fused. The candidates are the first ``candidates`` of each
+    ranking. A candidate scores its dense score (cosine minus hubness, ``vectors.py``), plus, if
+    full-text search found it at ``rank`` (1 best), ``fts_weight x coverage^coverage_power /
+    (rrf_k + rank)``, where coverage is the share of the question's search terms it contains.
+
+    So full-text search can lift a passage that shares the question's words, but a passage that
+    matched one or two common words of an English question (while its answer is Dutch) gains
+    little: plain reciprocal-rank fusion let those crowd out the Dutch source. Passages in the
+    question's language gain ``language_bonus`` on their dense score (0: tuned, it did not help).
+    Tuned on bench/retrieval_dev.yaml; docs/retrieval.md has the sweep."""
+
+    fts_weight: float = 0.8
+    rrf_k: float = 1.0
+    coverage_power: float = 2.0
+    candidates: int = 30
+    language_bonus: float = 0.0
+
+
+FUSION = Fusion()
 
 # The columns of RetrievedChunk, in its order: one query per retrieval, no model instances (it
 # runs before every answer's first token).
@@ -63,23 +97,93 @@ def _match_expression(terms: list[str]) -> str:
     return " OR ".join(f'"{t}"' for t in terms)
 
 
-def retrieve(query: str, language: str, k: int = 5) -> list[RetrievedChunk]:
-    """The ``k`` chunks that best match ``query``, best first, no passage twice."""
+def full_text(query: str, language: str, limit: int) -> list[RetrievedChunk]:
+    """The ``limit`` chunks that best match ``query``'s words, best first (duplicates kept)."""
+    return [chunk for chunk, _ in _full_text(query, language, limit)]
+
+
+def _full_text(query: str, language: str, limit: int) -> list[tuple[RetrievedChunk, float]]:
+    """Full-text matches with their coverage: the share of the query's terms each contains."""
     terms = analysis.query_terms(query, language)
-    if not terms or k < 1:
+    if not terms or limit < 1:
         return []
-    sql = _POSTGRES if connection.vendor == "postgresql" else _SQLITE
+    sql = (_POSTGRES if connection.vendor == "postgresql" else _SQLITE).replace(
+        _COLUMNS, f"{_COLUMNS}, c.search_text", 1
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [_match_expression(terms), language, k * _OVERFETCH])
+        cursor.execute(sql, [_match_expression(terms), language, limit])
         rows = cursor.fetchall()
+    wanted = set(terms)
+    return [
+        (RetrievedChunk(*row[:-1]), len(wanted.intersection(row[-1].split())) / len(wanted)) for row in rows
+    ]
+
+
+def chunks_by_id(ids: Sequence[int]) -> dict[int, RetrievedChunk]:
+    if not ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM citations_chunk c JOIN citations_source s ON s.id = c.source_id "
+            f"WHERE c.id IN ({placeholders})",
+            list(ids),
+        )
+        return {row[0]: RetrievedChunk(*row) for row in cursor.fetchall()}
+
+
+def fuse(dense: dict[int, float], lexical: Sequence[tuple[int, float]], fusion: Fusion) -> list[int]:
+    """Candidate ids best first: ``dense`` maps every candidate to its dense score, ``lexical``
+    is the full-text ranking as (id, coverage), best first. Ties keep the dense order."""
+    scores = dict(dense)
+    for rank, (chunk_id, coverage) in enumerate(lexical, start=1):
+        scores[chunk_id] = scores.get(chunk_id, 0.0) + fusion.fts_weight * coverage**fusion.coverage_power / (
+            fusion.rrf_k + rank
+        )
+    return sorted(scores, key=lambda chunk_id: -scores[chunk_id])
+
+
+def _distinct(chunks: Sequence[RetrievedChunk], k: int) -> list[RetrievedChunk]:
     results: list[RetrievedChunk] = []
     seen: set[str] = set()
-    for row in rows:
-        fingerprint = " ".join(row[6].split()).lower()
+    for chunk in chunks:
+        fingerprint = " ".join(chunk.text.split()).lower()
         if fingerprint in seen:
             continue
         seen.add(fingerprint)
-        results.append(RetrievedChunk(*row))
+        results.append(chunk)
         if len(results) == k:
             break
     return results
+
+
+def retrieve(
+    query: str,
+    language: str,
+    k: int = 5,
+    *,
+    vector: np.ndarray | None = None,
+    matrix: Matrix | None = None,
+    fusion: Fusion | None = None,
+) -> list[RetrievedChunk]:
+    """The ``k`` chunks that best answer ``query``, best first, no passage twice: full-text and
+    dense rankings fused when the question's ``vector`` is given, full-text search alone when not.
+    ``matrix``: the vectors to search (default: this process's, reloaded if the stored ones
+    changed). Runs in a database thread."""
+    if k < 1:
+        return []
+    if vector is None:
+        return _distinct(full_text(query, language, k * _OVERFETCH), k)
+    fusion = fusion or FUSION
+    lexical = _full_text(query, language, max(fusion.candidates, k * _OVERFETCH))
+    matrix = matrix if matrix is not None else INDEX.current()
+    lexical_ids = [c.chunk_id for c, _ in lexical[: fusion.candidates]]
+    dense = matrix.scores(vector, language, fusion.candidates, lexical_ids, fusion.language_bonus)
+    if not dense:
+        return _distinct([c for c, _ in lexical], k)
+    order = fuse(dense, [(c.chunk_id, coverage) for c, coverage in lexical[: fusion.candidates]], fusion)
+    rows = {c.chunk_id: c for c, _ in lexical}
+    # Enough to fill k after dropping duplicate passages, fetched in one query.
+    wanted = order[: k * _OVERFETCH]
+    rows.update(chunks_by_id([chunk_id for chunk_id in wanted if chunk_id not in rows]))
+    return _distinct([rows[chunk_id] for chunk_id in wanted if chunk_id in rows], k)

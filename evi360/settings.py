@@ -265,6 +265,31 @@ EVI360_MAX_OUTPUT_TOKENS = env_int("EVI360_MAX_OUTPUT_TOKENS", 2048, minimum=1)
 EVI360_OFFLINE_TOKEN_DELAY_MS = env_float("EVI360_OFFLINE_TOKEN_DELAY_MS", 25.0, minimum=0)
 # How many knowledge-base chunks are retrieved and numbered [1]..[k] for the model.
 EVI360_RETRIEVAL_K = env_int("EVI360_RETRIEVAL_K", 5, minimum=1)
+# Dense retrieval next to full-text search (citations/embeddings.py): "local:use-multilingual-v3"
+# (built in, offline), "voyageai:voyage-3.5", "openai:text-embedding-3-small" (or any model of an
+# OpenAI-compatible server at EVI360_EMBEDDING_BASE_URL), "cohere:embed-multilingual-v3.0", another
+# Pydantic AI embedding model name, "python:package.module:function", or "none" (full-text only).
+EVI360_EMBEDDING_MODEL = env_str("EVI360_EMBEDDING_MODEL", "local:use-multilingual-v3")
+if EVI360_EMBEDDING_MODEL not in ("none", "local") and not re.fullmatch(
+    r"[\w.-]+:\S+", EVI360_EMBEDDING_MODEL
+):
+    raise ImproperlyConfigured(
+        f"EVI360_EMBEDDING_MODEL={EVI360_EMBEDDING_MODEL!r}: use 'local:use-multilingual-v3', 'none' or a "
+        "provider-prefixed name such as 'voyageai:voyage-3.5'"
+    )
+EVI360_EMBEDDING_BASE_URL = env_str("EVI360_EMBEDDING_BASE_URL")
+if EVI360_EMBEDDING_BASE_URL and not EVI360_EMBEDDING_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"EVI360_EMBEDDING_BASE_URL={EVI360_EMBEDDING_BASE_URL!r} is not an http(s) URL"
+    )
+EVI360_EMBEDDING_API_KEY = env_str("EVI360_EMBEDDING_API_KEY")
+# 0: the model's own dimension; otherwise asked of models that can shorten their vectors.
+EVI360_EMBEDDING_DIMENSIONS = env_int("EVI360_EMBEDDING_DIMENSIONS", 0, minimum=0)
+# How long a question waits for its embedding; past it (or when the provider fails) that question
+# is answered from full-text search alone, logged and counted in /metrics.
+EVI360_EMBEDDING_TIMEOUT = env_float("EVI360_EMBEDDING_TIMEOUT", 2.0, minimum=0.01)
+# The built-in model's embedding table, written once and memory-mapped (shared by the workers).
+EVI360_EMBEDDING_CACHE_DIR = Path(env_str("EVI360_EMBEDDING_CACHE_DIR", str(BASE_DIR / "var" / "cache")))
 
 # --- Streaming ---
 EVI360_STREAM_TIMEOUT = env_float("EVI360_STREAM_TIMEOUT", 60.0, minimum=1)
