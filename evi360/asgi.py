@@ -36,6 +36,11 @@ from citations.language import warm_up  # noqa: E402
 from streaming import agent  # noqa: E402
 
 warm_up()
+# The embedding model: loaded (and, for a provider, reached) now, so a model that cannot embed
+# stops the process here with the reason, like a bad setting.
+from citations import embeddings  # noqa: E402
+
+embeddings.check_at_start_up()
 # And Pydantic AI's first run (its price tables, schemas), off the first user's time to first token.
 try:
     agent.warm_up()
@@ -70,6 +75,29 @@ def _mark_interrupted_streams() -> None:
 
 
 _mark_interrupted_streams()
+
+
+def _load_passage_vectors() -> None:
+    """The passage vectors, read now rather than by the first question (the matrix is kept)."""
+    import logging
+
+    from django.db import DatabaseError, connections
+
+    from citations.vectors import INDEX
+
+    if not embeddings.enabled():
+        return
+    try:
+        matrix = INDEX.current()
+    except DatabaseError as exc:
+        logging.getLogger(__name__).warning("could not load the passage vectors yet: %s", exc)
+    else:
+        logging.getLogger(__name__).info("%d passage vectors of %s loaded", len(matrix), matrix.model)
+    finally:
+        connections.close_all()
+
+
+_load_passage_vectors()
 
 
 # SIGTERM: finish or interrupt running streams before the server stops (streaming/shutdown.py).

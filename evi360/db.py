@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, ParamSpec, TypeVar
 
@@ -58,14 +58,22 @@ class Batch(Generic[Item, T]):
     few transactions instead of a hundred, each of which SQLite would serialise anyway. If
     ``fn`` raises for a batch of several, each item is tried on its own, so one bad item does not
     fail the others. ``abandoned(item, result)`` is told of results whose caller went away.
+    ``runner``: an async function doing the work on the event loop's side instead of ``fn`` in a
+    database thread (e.g. a model call); a failed batch then fails each of its items, with no
+    retry one by one.
     """
 
     def __init__(
         self,
-        fn: Callable[[Sequence[Item]], Sequence[T | Exception]],
+        fn: Callable[[Sequence[Item]], Sequence[T | Exception]] | None = None,
         abandoned: Callable[[Item, T], None] | None = None,
+        *,
+        runner: Callable[[Sequence[Item]], Awaitable[Sequence[T | Exception]]] | None = None,
     ) -> None:
+        if (fn is None) == (runner is None):
+            raise TypeError("a Batch takes either fn or runner")
         self._fn = fn
+        self._runner = runner
         self._abandoned = abandoned
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[Item, asyncio.Future[T]]] = []
@@ -109,10 +117,13 @@ class Batch(Generic[Item, T]):
     async def _run(self, batch: list[tuple[Item, asyncio.Future[T]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            results = list(await run_db(self._fn, items))
+            if self._runner is not None:
+                results = list(await self._runner(items))
+            else:
+                results = list(await run_db(self._fn, items))  # type: ignore[arg-type]
         except Exception as exc:
-            if len(items) == 1:
-                results = [exc]
+            if len(items) == 1 or self._runner is not None:
+                results = [exc] * len(items)
             else:
                 results = [await self._alone(item) for item in items]
         for (item, future), result in zip(batch, results, strict=True):
@@ -126,7 +137,7 @@ class Batch(Generic[Item, T]):
 
     async def _alone(self, item: Item) -> T | Exception:
         try:
-            return (await run_db(self._fn, [item]))[0]
+            return (await run_db(self._fn, [item]))[0]  # type: ignore[arg-type]
         except Exception as exc:
             return exc
 

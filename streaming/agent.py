@@ -48,6 +48,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 
+from citations.query_vectors import VECTORS
 from citations.retrieval import RetrievedChunk, retrieve
 from evi360.db import run_db
 
@@ -211,7 +212,9 @@ async def answer(
     if sources is None:
         # run_db gives the connection back before the model call, which can take a minute.
         k = k or settings.EVI360_RETRIEVAL_K
-        sources = numbered(await run_db(retrieve, retrieval_query or query, language, k))
+        text = retrieval_query or query
+        vector = await VECTORS.embed(text)
+        sources = numbered(await run_db(retrieve, text, language, k, vector=vector))
     yield Sources(sources)
 
     prompt = ModelRequest(

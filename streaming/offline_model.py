@@ -1,8 +1,10 @@
 """The built-in offline model: a real Pydantic AI model that needs no key and no network.
 
 It reads exactly the prompt Claude would get (the numbered sources, the answer language and the
-question), picks from each of the best sources the sentence that shares most search terms with the
-question, and streams an honest extractive answer with ``[n]`` markers word by word, pausing
+question), picks from each of the best sources the sentences that share most search terms with the
+question (or, from a source in the other language, whose words it cannot share, the sentences
+nearest the question by the embedding model's vectors), and streams an honest extractive answer
+with ``[n]`` markers word by word, pausing
 ``EVI360_OFFLINE_TOKEN_DELAY_MS`` between words so streaming is visible. It never claims to be
 Claude: its name is ``offline`` and its answers say they are quotations.
 """
@@ -18,7 +20,8 @@ from django.conf import settings
 from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from citations import analysis
+from citations import analysis, embeddings
+from citations.query_vectors import VECTORS
 
 OFFLINE_MODEL_NAME = "offline"
 MAX_SOURCES_QUOTED = 3
@@ -84,16 +87,33 @@ def _parse_prompt(prompt: str) -> tuple[str, str, list[_Source]]:
     return language, question, sources
 
 
-def _best_sentences(source: _Source, question_terms: set[str]) -> list[str]:
-    """The (at most) two sentences of a source that share most terms with the question, in the
-    order they appear; none when no sentence shares a term."""
-    scored = []
+# A sentence of another language is quoted when its vector is at least this near the question's.
+MIN_SIMILARITY = 0.3
+
+
+def _sentences(source: _Source) -> list[str]:
     sentences = [s.strip().lstrip("-*• ").strip() for s in _SENTENCE.split(source.text)]
-    sentences = [s for s in sentences if len(s.split()) >= 4]
+    return [s for s in sentences if len(s.split()) >= 4]
+
+
+def _best_sentences(
+    source: _Source, question_terms: set[str], similarity: dict[str, float] | None = None
+) -> list[str]:
+    """The (at most) two sentences of a source that share most terms with the question, in the
+    order they appear; failing that, the two nearest it by ``similarity`` (sentence -> cosine);
+    none when no sentence shares a term or comes near."""
+    scored: list[tuple[float, int, str]] = []
+    sentences = _sentences(source)
     for position, sentence in enumerate(sentences):
         overlap = len(question_terms & set(analysis.stems(sentence, source.language)))
         if overlap:
             scored.append((-overlap, position, sentence))
+    if not scored and similarity:
+        scored = [
+            (-similarity[sentence], position, sentence)
+            for position, sentence in enumerate(sentences)
+            if similarity.get(sentence, 0.0) >= MIN_SIMILARITY
+        ]
     if not scored and question_terms & set(analysis.stems(source.heading, source.language)):
         # The passage is about the question (its title or heading says so) without repeating
         # its words: its opening sentences are the best quote.
@@ -102,17 +122,18 @@ def _best_sentences(source: _Source, question_terms: set[str]) -> list[str]:
     return [sentence for _, _, sentence in sorted(best, key=lambda item: item[1])]
 
 
-def compose_answer(prompt: str) -> str:
-    """The offline answer to a prompt built by ``streaming.agent.format_prompt``."""
+def compose_answer(prompt: str, similarity: dict[str, float] | None = None) -> str:
+    """The offline answer to a prompt built by ``streaming.agent.format_prompt``; ``similarity``:
+    the cosine of sentences of other-language sources to the question (``similarities``)."""
     language, question, sources = _parse_prompt(prompt)
     phrases = PHRASES.get(language, PHRASES["en"])
     picked: list[str] = []
     for source in sources:
         terms = set(analysis.query_terms(question, source.language))
-        sentences = _best_sentences(source, terms)
+        sentences = _best_sentences(source, terms, similarity if source.language != language else None)
         if not sentences:
             continue
-        sentence = " ".join(sentences)
+        sentence = " ".join(sentences).rstrip(" ;:,")
         note = f" {phrases['other_language']}" if source.language != language else ""
         # The marker goes before the sentence's closing punctuation: "... tillen [1]."
         body, end = (sentence[:-1], sentence[-1]) if sentence[-1] in ".!?" else (sentence, ".")
@@ -133,9 +154,32 @@ def _last_user_prompt(messages: list[ModelMessage]) -> str:
     return ""
 
 
+async def similarities(prompt: str) -> dict[str, float]:
+    """Cosine to the question of each sentence of the sources in the other language (empty when
+    there are none, dense retrieval is off, or embedding fails: the answer then quotes less)."""
+    language, question, sources = _parse_prompt(prompt)
+    sentences = list(
+        dict.fromkeys(s for source in sources if source.language != language for s in _sentences(source))
+    )
+    embedder = embeddings.get_embedder() if sentences and embeddings.enabled() else None
+    if embedder is None:
+        return {}
+    question_vector = await VECTORS.embed(question)
+    if question_vector is None:
+        return {}
+    try:
+        matrix = embeddings.as_matrix(await embedder.embed_documents(sentences), len(sentences))
+    except Exception:
+        return {}
+    if matrix.shape[1] != question_vector.shape[0]:
+        return {}
+    return dict(zip(sentences, (matrix @ question_vector).tolist(), strict=True))
+
+
 async def _stream(messages: list[ModelMessage], info: AgentInfo) -> AsyncIterator[str]:
     delay = settings.EVI360_OFFLINE_TOKEN_DELAY_MS / 1000
-    for index, token in enumerate(_TOKEN.findall(compose_answer(_last_user_prompt(messages)))):
+    prompt = _last_user_prompt(messages)
+    for index, token in enumerate(_TOKEN.findall(compose_answer(prompt, await similarities(prompt)))):
         if delay and index:
             await asyncio.sleep(delay)
         yield token

@@ -4,6 +4,8 @@ as ``StreamRefused``, which each endpoint renders in its own error shape."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import uuid
 from collections.abc import Sequence
@@ -11,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError
@@ -18,7 +21,9 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from citations.language import resolve_language
+from citations.query_vectors import VECTORS, follow_up
 from citations.retrieval import retrieve
+from citations.vectors import INDEX, Matrix
 from evi360.db import Batch
 
 from . import agent, auth, generation, selectors, services, shutdown
@@ -76,6 +81,8 @@ async def begin_stream(
     if claim is None:
         request.user = user
     language = resolve_language(query, requested_language)
+    # The question's embedding runs while the start's database trip does the rest.
+    vector = VECTORS.request(query)
     start = _Start(
         request,
         services.SessionRequest(
@@ -90,6 +97,8 @@ async def begin_stream(
         history,
         received_at,
         claim,
+        vector,
+        asyncio.get_running_loop(),
     )
     try:
         opened = await _STARTS.submit(start)
@@ -126,6 +135,9 @@ class _Start:
     history: Sequence[tuple[str, str]] | None
     received_at: float
     claim: auth.Claim | None = None  # a JWT whose user is read with the start
+    # The question's embedding, under way on the event loop (None: dense retrieval off).
+    vector: concurrent.futures.Future[np.ndarray] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str, Any] | Exception]:
@@ -159,12 +171,32 @@ def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str,
         max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
         stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
     )
+    matrix = _matrix() if any(start.vector is not None for start in starts) else None
     for index, session in zip(allowed, opened, strict=True):
-        results[index] = session if isinstance(session, Exception) else _prepare(starts[index], session)
+        results[index] = (
+            session if isinstance(session, Exception) else _prepare(starts[index], session, matrix)
+        )
     return results  # type: ignore[return-value]  # every index is set by now
 
 
-def _prepare(start: _Start, session: StreamSession) -> generation.StreamRequest:
+def _matrix() -> Matrix | None:
+    """The passage vectors, once per batch of starts (one version check, a reload if it moved)."""
+    try:
+        return INDEX.current()
+    except DatabaseError:
+        logger.warning("could not read the passage vectors; this batch of starts uses full-text search")
+        return None
+
+
+def _vector(start: _Start, history: Sequence[tuple[str, str]]) -> np.ndarray | None:
+    """The question's vector (a follow-up's together with the question before it), or None."""
+    vector = VECTORS.wait(start.vector)
+    if vector is not None and history and start.loop is not None:
+        vector = follow_up(vector, VECTORS.in_thread(history[-1][0], start.loop))
+    return vector
+
+
+def _prepare(start: _Start, session: StreamSession, matrix: Matrix | None = None) -> generation.StreamRequest:
     history = start.history
     if history is None:
         # A continued conversation's completed turns; a new one has none yet.
@@ -175,9 +207,14 @@ def _prepare(start: _Start, session: StreamSession) -> generation.StreamRequest:
         )
     # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.
     retrieval_query = f"{history[-1][0]} {start.session.query}" if history else None
+    vector = _vector(start, history) if matrix is not None else None
     try:
         chunks = retrieve(
-            retrieval_query or start.session.query, session.language, settings.EVI360_RETRIEVAL_K
+            retrieval_query or start.session.query,
+            session.language,
+            settings.EVI360_RETRIEVAL_K,
+            vector=vector,
+            matrix=matrix,
         )
     except DatabaseError:
         logger.warning("retrieval failed at the start of stream %s; the generation retries it", session.id)
