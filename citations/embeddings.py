@@ -209,7 +209,12 @@ def _build(name: str) -> EmbeddingModel:
         from pydantic_ai.providers.voyageai import VoyageAIProvider
         from voyageai.client_async import AsyncClient
 
-        client = AsyncClient(api_key=api_key or os.environ.get("VOYAGE_API_KEY"), base_url=base_url)
+        key = api_key or os.environ.get("VOYAGE_API_KEY")
+        if not key:
+            raise ImproperlyConfigured(
+                f"EVI360_EMBEDDING_MODEL={name!r} needs VOYAGE_API_KEY or EVI360_EMBEDDING_API_KEY"
+            )
+        client = AsyncClient(api_key=key, base_url=base_url)
         return VoyageAIEmbeddingModel(model, provider=VoyageAIProvider(voyageai_client=client))
     if provider == "cohere":
         from cohere import AsyncClientV2

@@ -215,3 +215,43 @@ def redis_test_url(db: int) -> str | None:
         return url if redis.Redis.from_url(url, socket_connect_timeout=1).ping() else None
     except redis.RedisError:
         return None
+
+
+@pytest.fixture
+def dense_state():
+    """Forget the process's embedder, question vectors and passage matrix before and after a test
+    that changes the embedding settings."""
+    from citations import embeddings
+    from citations.query_vectors import VECTORS
+    from citations.vectors import INDEX
+
+    def reset() -> None:
+        embeddings.get_embedder.cache_clear()
+        VECTORS._cache.clear()
+        INDEX.clear()
+
+    reset()
+    yield reset
+    reset()
+
+
+@pytest.fixture
+def embedding_provider(settings, dense_state):
+    """A stand-in of the providers' embeddings APIs on loopback; ``use(model)`` configures
+    EVI360_EMBEDDING_MODEL to reach it through the real SDK (``openai:…``, ``voyageai:…``,
+    ``cohere:…``), with model requests allowed for the test."""
+    from pydantic_ai.models import override_allow_model_requests
+
+    from tests.embedding_standin import EmbeddingStandIn
+
+    with EmbeddingStandIn() as upstream, override_allow_model_requests(True):
+
+        def use(model: str) -> EmbeddingStandIn:
+            settings.EVI360_EMBEDDING_MODEL = model
+            settings.EVI360_EMBEDDING_BASE_URL = upstream.url + ("" if model.startswith("cohere:") else "/v1")
+            settings.EVI360_EMBEDDING_API_KEY = "test-key"
+            dense_state()
+            return upstream
+
+        upstream.use = use
+        yield upstream

@@ -3,9 +3,11 @@ previous question too; the history budget; cancelled and failed turns are not re
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 
+from citations import embeddings, query_vectors
 from streaming import agent, starting
 from streaming.models import Conversation, StreamSession
 from tests.conftest import log_session, parse_sse
@@ -20,14 +22,17 @@ def seen(monkeypatch):
     calls = []
     original, original_retrieve = agent.answer, starting.retrieve
 
-    searched: list[str] = []
+    searched: list[tuple[str, object]] = []
 
-    def retrieve_spy(query, language, k=5):  # at the start, before the agent is called
-        searched.append(query)
-        return original_retrieve(query, language, k)
+    def retrieve_spy(query, language, k=5, **kwargs):  # at the start, before the agent is called
+        searched.append((query, kwargs.get("vector")))
+        return original_retrieve(query, language, k, **kwargs)
 
     def spy(query, language, **kwargs):
-        calls.append({"query": query, "history": list(kwargs.get("history", ())), "searched": searched.pop()})
+        text, vector = searched.pop()
+        calls.append(
+            {"query": query, "history": list(kwargs.get("history", ())), "searched": text, "vector": vector}
+        )
         return original(query, language, **kwargs)
 
     monkeypatch.setattr(agent, "answer", spy)
@@ -57,6 +62,11 @@ async def test_a_follow_up_gets_the_earlier_turns_and_searches_with_the_previous
     assert first["history"] == [] and first["searched"] == "Hoe zwaar mag ik tillen?"
     assert follow_up["history"] == [("Hoe zwaar mag ik tillen?", "Maximaal 23 kg [1].")]
     assert follow_up["searched"] == "Hoe zwaar mag ik tillen? En voor zwangere werknemers?"
+    # Its vector is its own and the previous question's together (that one from the cache).
+    model = embeddings.get_embedder().model
+    previous, own = model.encode(["Hoe zwaar mag ik tillen?", "En voor zwangere werknemers?"])
+    assert np.allclose(first["vector"], previous, atol=1e-5)
+    assert np.allclose(follow_up["vector"], query_vectors.follow_up(own, previous), atol=1e-5)
     saved = await Conversation.objects.aget(pk=conversation)
     assert saved.title == "Hoe zwaar mag ik tillen?"
     assert await StreamSession.objects.filter(conversation_id=conversation).acount() == 2

@@ -9,6 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from pydantic_ai.exceptions import ModelHTTPError
 
+from citations.query_vectors import VECTORS
 from citations.retrieval import retrieve
 from streaming import generation
 from streaming.eventlog import RUNS
@@ -39,7 +40,8 @@ async def test_event_order_citations_before_their_tokens_and_done(small_kb, user
     scripted_model(["Til ", "niet meer dan 23 kg [", "1", "]. Bij lawaai [2][", "9] en [1] weer", "."])
     query = "tillen, 80 dB en beeldschermwerk"
     session = await new_session(user, query=query)
-    expected = [c.title for c in await sync_to_async(retrieve)(query, "nl", 5)]
+    vector = await VECTORS.embed(query)  # the generation retrieves with it (hybrid)
+    expected = [c.title for c in await sync_to_async(retrieve)(query, "nl", 5, vector=vector)]
     assert len(expected) == 3
     events = await run_to_end(session)
 
