@@ -42,13 +42,17 @@ class EmbeddingStandIn:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-                standin.requests.append((self.path, {**body, "authorization": self.headers.get("authorization")}))
+                standin.requests.append(
+                    (self.path, {**body, "authorization": self.headers.get("authorization")})
+                )
                 if standin.delay:
                     time.sleep(standin.delay)
                 if standin.fail_with is not None:
-                    return self._send(standin.fail_with, {"error": {"message": "stand-in failure", "type": "server_error"}})
+                    return self._send(
+                        standin.fail_with, {"error": {"message": "stand-in failure", "type": "server_error"}}
+                    )
                 if self.path.endswith("/v1/embeddings"):
                     texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
                     dims = body.get("dimensions") or body.get("output_dimension") or DIMENSIONS

