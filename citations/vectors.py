@@ -137,7 +137,8 @@ def load(version: int, model: str) -> Matrix:
     )
     if not rows:
         return _empty(version, model)
-    dims = np.bincount([row[2] for row in rows]).argmax()
+    counts = np.bincount([row[2] for row in rows])
+    dims = int(max(np.flatnonzero(counts), key=lambda d: (counts[d], d)))  # a tie: the larger
     kept = [row for row in rows if row[2] == dims and len(row[3]) == dims * 4]
     if len(kept) < len(rows):
         logger.warning(

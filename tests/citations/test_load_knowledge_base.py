@@ -5,7 +5,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from citations.models import Chunk, Source
+from citations.models import Chunk, ChunkVector, IndexVersion, Source
 from citations.retrieval import retrieve
 
 pytestmark = pytest.mark.django_db
@@ -72,3 +72,103 @@ def test_bad_files_are_reported_by_name_and_skipped(write_doc, tmp_path):
 def test_a_folder_without_documents_is_an_error(tmp_path):
     with pytest.raises(CommandError, match=r"no \.md or \.txt files"):
         load(tmp_path)
+
+
+# --- Embedding at load time -------------------------------------------------------------------
+
+MODEL = "local:use-multilingual-v3"
+
+
+def vector_state() -> dict[int, tuple[str, bytes]]:
+    return {v.chunk_id: (v.model, bytes(v.vector)) for v in ChunkVector.objects.all()}
+
+
+def kb_state() -> tuple:
+    return (
+        sorted(Source.objects.values_list("origin", "content_hash")),
+        sorted(Chunk.objects.values_list("id", "text")),
+        vector_state(),
+        IndexVersion.current(),
+    )
+
+
+def test_every_passage_is_embedded_with_the_configured_model_and_counted():
+    out, _ = load()
+    chunks = Chunk.objects.count()
+    assert f"{chunks} chunks embedded with {MODEL}" in out
+    assert ChunkVector.objects.filter(model=MODEL, dimensions=512).count() == chunks
+    out, _ = load()
+    assert f"0 chunks embedded with {MODEL}" in out
+
+
+def test_a_changed_file_keeps_the_vectors_of_its_unchanged_passages(write_doc, tmp_path):
+    body = "# Tillen\n\n## Gewicht\n\n" + "Til niet meer dan 23 kg. " * 30 + "\n\n## Hulpmiddelen\n\n"
+    path = write_doc("kb/tillen.md", "---\nlanguage: nl\n---\n" + body + "Gebruik een tilhulp. " * 30 + "\n")
+    load(tmp_path / "kb")
+    kept = {Chunk.objects.get(heading_path="Tillen > Gewicht").vector.vector}
+    path.write_text("---\nlanguage: nl\n---\n" + body + "Gebruik een takel. " * 30 + "\n", encoding="utf-8")
+    out, _ = load(tmp_path / "kb")
+    assert "1 chunks embedded" in out and "1 unchanged passages kept their vectors" in out
+    assert {bytes(Chunk.objects.get(heading_path="Tillen > Gewicht").vector.vector)} == {
+        bytes(v) for v in kept
+    }
+
+
+def test_a_change_of_model_re_embeds_everything_no_mixed_vectors(small_kb, settings, dense_state):
+    settings.EVI360_EMBEDDING_MODEL = "python:tests.citations.test_load_knowledge_base:hashed"
+    out, _ = load(next(iter(Source.objects.values_list("origin", flat=True))))
+    assert f"{Chunk.objects.count()} chunks embedded with python:tests.citations" in out
+    assert set(ChunkVector.objects.values_list("model", flat=True)) == {settings.EVI360_EMBEDDING_MODEL}
+    assert set(ChunkVector.objects.values_list("dimensions", flat=True)) == {8}
+
+
+def test_embed_knowledge_base_embeds_what_lacks_a_vector(small_kb):
+    ChunkVector.objects.filter(chunk_id=Chunk.objects.first().id).delete()
+    out = StringIO()
+    call_command("embed_knowledge_base", stdout=out)
+    assert f"1 chunks embedded with {MODEL}" in out.getvalue()
+    version = IndexVersion.current()
+    call_command("embed_knowledge_base", "--all", stdout=out)
+    assert f"{Chunk.objects.count()} chunks embedded" in out.getvalue()
+    assert IndexVersion.current() == version + 1
+
+
+@pytest.mark.parametrize("command", ["load_knowledge_base", "embed_knowledge_base"])
+def test_a_model_that_cannot_embed_leaves_the_knowledge_base_as_it_was(
+    small_kb, write_doc, tmp_path, settings, dense_state, command
+):
+    write_doc("kb/new.md", "---\nlanguage: nl\n---\n# Nieuw\n\nEen nieuwe passage over trappen.\n")
+    (tmp_path / "kb" / "tillen.md").write_text(
+        "---\nlanguage: nl\n---\n# Tillen\n\nAnders nu.\n", encoding="utf-8"
+    )
+    before = kb_state()
+    settings.EVI360_EMBEDDING_MODEL = "python:tests.citations.test_embeddings:broken"
+    args = [str(tmp_path / "kb")] if command == "load_knowledge_base" else ["--all"]
+    with pytest.raises(CommandError, match=r"no vectors today.*(unchanged|nothing was written)"):
+        call_command(command, *args, stdout=StringIO(), stderr=StringIO())
+    assert kb_state() == before
+
+
+def test_with_dense_retrieval_off_nothing_is_embedded(settings, write_doc, tmp_path):
+    settings.EVI360_EMBEDDING_MODEL = "none"
+    write_doc("kb/a.md", "---\nlanguage: nl\n---\n# A\n\nTekst.\n")
+    out, _ = load(tmp_path / "kb")
+    assert "dense retrieval off" in out and not ChunkVector.objects.exists()
+    with pytest.raises(CommandError, match="dense retrieval is off"):
+        call_command("embed_knowledge_base", stdout=StringIO())
+
+
+def test_a_provider_embeds_the_knowledge_base_through_its_sdk(embedding_provider, write_doc, tmp_path):
+    upstream = embedding_provider.use("voyageai:voyage-3.5")
+    write_doc("kb/a.md", "---\nlanguage: nl\n---\n# Trappen\n\nHoud de leuning vast op de trap.\n")
+    out, _ = load(tmp_path / "kb")
+    assert "1 chunks embedded with voyageai:voyage-3.5" in out
+    assert [body["input_type"] for _, body in upstream.requests] == ["document"]
+    assert ChunkVector.objects.get().dimensions == 64
+
+
+def hashed():
+    """An embedding model of 8 dimensions for tests of a change of model."""
+    from pydantic_ai.embeddings import TestEmbeddingModel
+
+    return TestEmbeddingModel(dimensions=8)

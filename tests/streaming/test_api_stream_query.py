@@ -288,3 +288,23 @@ async def test_accept_json_reports_an_upstream_failure(
         headers={"Authorization": f"Bearer {access_token(user)}", "Accept": "application/json"},
     )
     assert_error(response, 503, "upstream_unavailable")
+
+
+async def test_an_english_question_is_answered_from_the_dutch_guideline(
+    corpus, user, access_token, async_client
+):
+    """The issue's own example, with the offline model: sources from the Dutch guideline, an
+    English answer that cites them and quotes the rule."""
+    response = await async_client.post(
+        URL,
+        {"query": "How many night shifts in a row are allowed?"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {access_token(user)}"},
+    )
+    events = parse_sse(b"".join([chunk async for chunk in response.streaming_content]))
+    assert events[0][2]["language"] == "en"
+    citations = [e[2] for e in events if e[1] == "citation"]
+    assert citations and all(c["source"]["title"] == "Arbeidstijden en nachtwerk" for c in citations)
+    answer = "".join(e[2]["text"] for e in events if e[1] == "token")
+    assert answer.startswith("This is what the knowledge base says")
+    assert "maximaal 7 nachtdiensten achter elkaar [1]" in answer and "(source in Dutch)" in answer

@@ -129,3 +129,56 @@ async def test_a_session_row_written_for_a_client_that_went_away_is_recorded_can
             await asyncio.wait(list(generation._retrying))
     statuses = await sync_to_async(list)(StreamSession.objects.values_list("status", "error_code"))
     assert sorted(statuses) == [(Status.CANCELLED, "cancelled"), (Status.COMPLETED, "")]
+
+
+async def test_the_question_is_embedded_while_the_start_is_in_the_database(
+    small_kb, user, access_token, async_client, scripted_model, monkeypatch
+):
+    """The embedding is asked for before the database trip begins, and the trip uses it."""
+    from citations.query_vectors import VECTORS
+
+    order: list[str] = []
+    request, open_ = VECTORS.request, starting._open
+    retrieve = starting.retrieve
+    seen_vectors = []
+
+    def requesting(text):
+        order.append("embedding asked")
+        return request(text)
+
+    def opening(starts):
+        order.append("database trip")
+        return open_(starts)
+
+    def retrieving(query, language, k=5, **kwargs):
+        seen_vectors.append(kwargs.get("vector"))
+        return retrieve(query, language, k, **kwargs)
+
+    monkeypatch.setattr(VECTORS, "request", requesting)
+    monkeypatch.setattr(starting._STARTS, "_fn", opening)
+    monkeypatch.setattr(starting, "retrieve", retrieving)
+    scripted_model(["Til maximaal 23 kg [1]."])
+    await ask(async_client, access_token(user))
+    assert order == ["embedding asked", "database trip"]
+    [vector] = seen_vectors
+    assert vector is not None and vector.shape == (512,)
+
+
+async def test_a_failing_embedding_answers_from_full_text_search(
+    small_kb, user, access_token, async_client, scripted_model, monkeypatch, dense_state
+):
+    from prometheus_client import REGISTRY
+
+    from citations import embeddings
+
+    async def fail(texts, **kwargs):
+        raise RuntimeError("provider down")
+
+    monkeypatch.setattr(embeddings.get_embedder(), "embed_query", fail)
+    before = REGISTRY.get_sample_value("evi360_retrieval_fallbacks_total", {"reason": "error"}) or 0
+    scripted_model(["Til maximaal 23 kg [1]."])
+    events = await ask(async_client, access_token(user))
+    assert [e[1] for e in events] == ["session", "citation", "token", "done"]
+    assert events[1][2]["source"]["title"] == "Tillen"
+    after = REGISTRY.get_sample_value("evi360_retrieval_fallbacks_total", {"reason": "error"})
+    assert after == before + 1
