@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Count
 
 from . import embeddings
 from .models import ChunkVector, IndexVersion
@@ -129,31 +130,37 @@ def hubness(vectors: np.ndarray, weight: float = HUB_WEIGHT) -> np.ndarray:
 
 
 def load(version: int, model: str) -> Matrix:
-    """Every stored vector of ``model`` (those of one dimension: the most common one)."""
-    rows = list(
-        ChunkVector.objects.filter(model=model)
-        .order_by("chunk_id")
-        .values_list("chunk_id", "chunk__source__language", "dimensions", "vector")
-    )
-    if not rows:
+    """Every stored vector of ``model`` (those of one dimension: the most common one), read in
+    batches straight into the matrix (no list of all rows, no joined copy)."""
+    stored = ChunkVector.objects.filter(model=model)
+    counts = dict(stored.values_list("dimensions").annotate(n=Count("chunk_id")).order_by())
+    if not counts:
         return _empty(version, model)
-    counts = np.bincount([row[2] for row in rows])
-    dims = int(max(np.flatnonzero(counts), key=lambda d: (counts[d], d)))  # a tie: the larger
-    kept = [row for row in rows if row[2] == dims and len(row[3]) == dims * 4]
-    if len(kept) < len(rows):
-        logger.warning(
-            "%d vectors of %s have another dimension than %d; skipped", len(rows) - len(kept), model, dims
-        )
-    vectors = np.frombuffer(b"".join(bytes(row[3]) for row in kept), dtype="<f4").reshape(len(kept), dims)
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    return Matrix(
-        version,
-        model,
-        np.fromiter((row[0] for row in kept), np.int64, len(kept)),
-        np.fromiter((LANGUAGE_CODES.get(row[1], 255) for row in kept), np.uint8, len(kept)),
-        vectors,
-        hubness(vectors),
+    dims = max(counts, key=lambda d: (counts[d], d))  # on a tie, the larger
+    if len(counts) > 1:
+        skipped = sum(counts.values()) - counts[dims]
+        logger.warning("%d vectors of %s have another dimension than %d; skipped", skipped, model, dims)
+    size = counts[dims]
+    ids = np.empty(size, np.int64)
+    languages = np.empty(size, np.uint8)
+    matrix = np.empty((size, dims), np.float32)
+    rows = (
+        stored.filter(dimensions=dims)
+        .order_by("chunk_id")
+        .values_list("chunk_id", "chunk__source__language", "vector")
+        .iterator(chunk_size=2000)
     )
+    count = 0
+    for chunk_id, language, vector in rows:
+        if count == size:  # written since the count: the next version check reloads
+            break
+        if len(vector) != dims * 4:
+            continue
+        ids[count], languages[count] = chunk_id, LANGUAGE_CODES.get(language, 255)
+        matrix[count] = np.frombuffer(vector, dtype="<f4")
+        count += 1
+    matrix = matrix[:count]
+    return Matrix(version, model, ids[:count], languages[:count], matrix, hubness(matrix))
 
 
 class VectorIndex:
