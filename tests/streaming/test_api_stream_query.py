@@ -308,3 +308,19 @@ async def test_an_english_question_is_answered_from_the_dutch_guideline(
     answer = "".join(e[2]["text"] for e in events if e[1] == "token")
     assert answer.startswith("This is what the knowledge base says")
     assert "maximaal 7 nachtdiensten achter elkaar [1]" in answer and "(source in Dutch)" in answer
+
+
+@pytest.mark.parametrize("query", ["🦺🔥👷", "Hoe zwaar mag ik tillen? " * 160, "?", "ø"])
+async def test_odd_questions_are_answered_through_hybrid_retrieval(
+    corpus, user, access_token, async_client, query
+):
+    query = query[:4000]
+    response = await async_client.post(
+        URL,
+        {"query": query},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {access_token(user)}"},
+    )
+    assert response.status_code == 200
+    events = parse_sse(b"".join([chunk async for chunk in response.streaming_content]))
+    assert events[-1][1] == "done"
