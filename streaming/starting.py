@@ -5,7 +5,6 @@ as ``StreamRefused``, which each endpoint renders in its own error shape."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import uuid
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from citations.language import resolve_language
-from citations.query_vectors import VECTORS, follow_up
+from citations.query_vectors import VECTORS, Handle, follow_up
 from citations.retrieval import retrieve
 from citations.vectors import INDEX, Matrix
 from evi360.db import Batch
@@ -81,7 +80,8 @@ async def begin_stream(
     if claim is None:
         request.user = user
     language = resolve_language(query, requested_language)
-    # The question's embedding runs while the start's database trip does the rest.
+    # The question's embedding: a provider's request goes out now, while the start's database
+    # trip does the rest; the built-in model embeds in that trip (citations/query_vectors.py).
     vector = VECTORS.request(query)
     start = _Start(
         request,
@@ -135,8 +135,8 @@ class _Start:
     history: Sequence[tuple[str, str]] | None
     received_at: float
     claim: auth.Claim | None = None  # a JWT whose user is read with the start
-    # The question's embedding, under way on the event loop (None: dense retrieval off).
-    vector: concurrent.futures.Future[np.ndarray] | None = None
+    # The question's embedding (None: dense retrieval off).
+    vector: Handle | None = None
     loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -171,10 +171,13 @@ def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str,
         max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
         stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
     )
-    matrix = _matrix() if any(start.vector is not None for start in starts) else None
-    for index, session in zip(allowed, opened, strict=True):
+    matrix = _matrix() if any(starts[index].vector is not None for index in allowed) else None
+    # The questions of the starts let through, embedded (or waited for) together.
+    vectors = VECTORS.resolve([starts[index].vector for index in allowed]) if matrix is not None else []
+    for position, (index, session) in enumerate(zip(allowed, opened, strict=True)):
+        vector = vectors[position] if vectors else None
         results[index] = (
-            session if isinstance(session, Exception) else _prepare(starts[index], session, matrix)
+            session if isinstance(session, Exception) else _prepare(starts[index], session, matrix, vector)
         )
     return results  # type: ignore[return-value]  # every index is set by now
 
@@ -188,15 +191,9 @@ def _matrix() -> Matrix | None:
         return None
 
 
-def _vector(start: _Start, history: Sequence[tuple[str, str]]) -> np.ndarray | None:
-    """The question's vector (a follow-up's together with the question before it), or None."""
-    vector = VECTORS.wait(start.vector)
-    if vector is not None and history and start.loop is not None:
-        vector = follow_up(vector, VECTORS.in_thread(history[-1][0], start.loop))
-    return vector
-
-
-def _prepare(start: _Start, session: StreamSession, matrix: Matrix | None = None) -> generation.StreamRequest:
+def _prepare(
+    start: _Start, session: StreamSession, matrix: Matrix | None = None, vector: np.ndarray | None = None
+) -> generation.StreamRequest:
     history = start.history
     if history is None:
         # A continued conversation's completed turns; a new one has none yet.
@@ -207,7 +204,9 @@ def _prepare(start: _Start, session: StreamSession, matrix: Matrix | None = None
         )
     # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.
     retrieval_query = f"{history[-1][0]} {start.session.query}" if history else None
-    vector = _vector(start, history) if matrix is not None else None
+    if vector is not None and history and start.loop is not None:
+        # A follow-up's vector: its own and the previous question's (usually kept already).
+        vector = follow_up(vector, VECTORS.in_thread(history[-1][0], start.loop))
     try:
         chunks = retrieve(
             retrieval_query or start.session.query,

@@ -171,10 +171,10 @@ async def test_a_failing_embedding_answers_from_full_text_search(
 
     from citations import embeddings
 
-    async def fail(texts, **kwargs):
-        raise RuntimeError("provider down")
+    def fail(texts):
+        raise RuntimeError("no vectors today")
 
-    monkeypatch.setattr(embeddings.get_embedder(), "embed_query", fail)
+    monkeypatch.setattr(embeddings.in_process_model(), "encode", fail)
     before = REGISTRY.get_sample_value("evi360_retrieval_fallbacks_total", {"reason": "error"}) or 0
     scripted_model(["Til maximaal 23 kg [1]."])
     events = await ask(async_client, access_token(user))
