@@ -45,7 +45,7 @@ class Fusion:
     fts_weight: float = 0.8
     rrf_k: float = 1.0
     coverage_power: float = 2.0
-    candidates: int = 30
+    candidates: int = 15
     language_bonus: float = 0.0
 
 
