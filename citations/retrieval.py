@@ -50,6 +50,14 @@ class Fusion:
 
 
 FUSION = Fusion()
+# A question whose best full-text match contains every one of its search terms is answered from
+# full-text search alone: its embedding is skipped (the built-in model's ~2-5 ms of CPU, or the
+# wait for a provider). On all three question sets this changed no hit: such questions share
+# their source's words (docs/retrieval.md).
+CONFIDENT_COVERAGE = 1.0
+
+# Full-text matches with their coverage (the share of the question's terms each contains).
+Lexical = list[tuple["RetrievedChunk", float]]
 
 # The columns of RetrievedChunk, in its order: one query per retrieval, no model instances (it
 # runs before every answer's first token).
@@ -100,6 +108,16 @@ def _match_expression(terms: list[str]) -> str:
 def full_text(query: str, language: str, limit: int) -> list[RetrievedChunk]:
     """The ``limit`` chunks that best match ``query``'s words, best first (duplicates kept)."""
     return [chunk for chunk, _ in _full_text(query, language, limit)]
+
+
+def lexical_matches(query: str, language: str, k: int, fusion: Fusion | None = None) -> Lexical:
+    """What ``retrieve`` searches full-text for: enough candidates for fusion and for ``k``."""
+    return _full_text(query, language, max((fusion or FUSION).candidates, k * _OVERFETCH))
+
+
+def confident(lexical: Lexical) -> bool:
+    """Full-text search alone answers: its best match contains all of the question's terms."""
+    return bool(lexical) and lexical[0][1] >= CONFIDENT_COVERAGE
 
 
 def _full_text(query: str, language: str, limit: int) -> list[tuple[RetrievedChunk, float]]:
@@ -165,17 +183,22 @@ def retrieve(
     vector: np.ndarray | None = None,
     matrix: Matrix | None = None,
     fusion: Fusion | None = None,
+    lexical: Lexical | None = None,
 ) -> list[RetrievedChunk]:
     """The ``k`` chunks that best answer ``query``, best first, no passage twice: full-text and
     dense rankings fused when the question's ``vector`` is given, full-text search alone when not.
     ``matrix``: the vectors to search (default: this process's, reloaded if the stored ones
-    changed). Runs in a database thread."""
+    changed). ``lexical``: the full-text matches, when already read (``lexical_matches``). Runs
+    in a database thread."""
     if k < 1:
         return []
-    if vector is None:
-        return _distinct(full_text(query, language, k * _OVERFETCH), k)
     fusion = fusion or FUSION
-    lexical = _full_text(query, language, max(fusion.candidates, k * _OVERFETCH))
+    if lexical is None:
+        lexical = lexical_matches(query, language, k, fusion) if vector is not None else None
+    if vector is None:
+        if lexical is None:
+            return _distinct(full_text(query, language, k * _OVERFETCH), k)
+        return _distinct([c for c, _ in lexical], k)
     matrix = matrix if matrix is not None else INDEX.current()
     lexical_ids = [c.chunk_id for c, _ in lexical[: fusion.candidates]]
     dense = matrix.scores(vector, language, fusion.candidates, lexical_ids, fusion.language_bonus)

@@ -21,7 +21,7 @@ from django_ratelimit.core import get_usage
 
 from citations.language import resolve_language
 from citations.query_vectors import VECTORS, Handle, follow_up
-from citations.retrieval import retrieve
+from citations.retrieval import Lexical, confident, lexical_matches, retrieve
 from citations.vectors import INDEX, Matrix
 from evi360.db import Batch
 
@@ -172,13 +172,21 @@ def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str,
         stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
     )
     matrix = _matrix() if any(starts[index].vector is not None for index in allowed) else None
-    # The questions of the starts let through, embedded (or waited for) together.
-    vectors = VECTORS.resolve([starts[index].vector for index in allowed]) if matrix is not None else []
-    for position, (index, session) in enumerate(zip(allowed, opened, strict=True)):
-        vector = vectors[position] if vectors else None
-        results[index] = (
-            session if isinstance(session, Exception) else _prepare(starts[index], session, matrix, vector)
-        )
+    plans = [
+        None if isinstance(session, Exception) else _plan(starts[index], session)
+        for index, session in zip(allowed, opened, strict=True)
+    ]
+    # The questions that full-text search does not answer alone, embedded (or waited for) together.
+    vectors = VECTORS.resolve(
+        [
+            starts[index].vector
+            if plan is not None and matrix is not None and not confident(plan.lexical)
+            else None
+            for index, plan in zip(allowed, plans, strict=True)
+        ]
+    )
+    for index, session, plan, vector in zip(allowed, opened, plans, vectors, strict=True):
+        results[index] = session if plan is None else _prepare(starts[index], plan, matrix, vector)
     return results  # type: ignore[return-value]  # every index is set by now
 
 
@@ -191,9 +199,16 @@ def _matrix() -> Matrix | None:
         return None
 
 
-def _prepare(
-    start: _Start, session: StreamSession, matrix: Matrix | None = None, vector: np.ndarray | None = None
-) -> generation.StreamRequest:
+@dataclass(frozen=True)
+class _Plan:
+    session: StreamSession
+    history: Sequence[tuple[str, str]]
+    retrieval_query: str | None
+    lexical: Lexical | None  # None: the full-text search failed (the generation retries)
+
+
+def _plan(start: _Start, session: StreamSession) -> _Plan:
+    """A start's history and full-text matches: what decides whether its question is embedded."""
     history = start.history
     if history is None:
         # A continued conversation's completed turns; a new one has none yet.
@@ -204,16 +219,32 @@ def _prepare(
         )
     # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.
     retrieval_query = f"{history[-1][0]} {start.session.query}" if history else None
-    if vector is not None and history and start.loop is not None:
-        # A follow-up's vector: its own and the previous question's (usually kept already).
-        vector = follow_up(vector, VECTORS.in_thread(history[-1][0], start.loop))
     try:
+        lexical = lexical_matches(
+            retrieval_query or start.session.query, session.language, settings.EVI360_RETRIEVAL_K
+        )
+    except DatabaseError:
+        lexical = None
+    return _Plan(session, history, retrieval_query, lexical)
+
+
+def _prepare(
+    start: _Start, plan: _Plan, matrix: Matrix | None = None, vector: np.ndarray | None = None
+) -> generation.StreamRequest:
+    session = plan.session
+    if vector is not None and plan.history and start.loop is not None:
+        # A follow-up's vector: its own and the previous question's (usually kept already).
+        vector = follow_up(vector, VECTORS.in_thread(plan.history[-1][0], start.loop))
+    try:
+        if plan.lexical is None:
+            raise DatabaseError("the full-text search failed")
         chunks = retrieve(
-            retrieval_query or start.session.query,
+            plan.retrieval_query or start.session.query,
             session.language,
             settings.EVI360_RETRIEVAL_K,
             vector=vector,
             matrix=matrix,
+            lexical=plan.lexical,
         )
     except DatabaseError:
         logger.warning("retrieval failed at the start of stream %s; the generation retries it", session.id)
@@ -222,8 +253,8 @@ def _prepare(
         sources = agent.numbered(chunks)
     return generation.StreamRequest(
         session=session,
-        history=history,
-        retrieval_query=retrieval_query,
+        history=plan.history,
+        retrieval_query=plan.retrieval_query,
         sources=sources,
         received_at=start.received_at,
     )

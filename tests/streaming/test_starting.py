@@ -182,3 +182,26 @@ async def test_a_failing_embedding_answers_from_full_text_search(
     assert events[1][2]["source"]["title"] == "Tillen"
     after = REGISTRY.get_sample_value("evi360_retrieval_fallbacks_total", {"reason": "error"})
     assert after == before + 1
+
+
+async def test_a_question_full_text_search_answers_alone_is_not_embedded(
+    small_kb, user, access_token, async_client, scripted_model, monkeypatch, dense_state
+):
+    from citations import embeddings
+
+    encoded = []
+    model = embeddings.in_process_model()
+    original = model.encode
+    monkeypatch.setattr(model, "encode", lambda texts: (encoded.append(list(texts)), original(texts))[1])
+    scripted_model(["Neem een pauze [1]."])
+    for query in ("beeldschermwerk pauze", "Mag ik na twee uur achter de computer even rusten?"):
+        response = await async_client.post(
+            URL,
+            {"query": query, "language": "nl"},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {access_token(user)}"},
+        )
+        events = parse_sse(b"".join([c async for c in response.streaming_content]))
+        assert events[-1][1] == "done"
+    # Every word of the first is in the passage on screen work; the second needs its vector.
+    assert encoded == [["Mag ik na twee uur achter de computer even rusten?"]]
