@@ -14,6 +14,9 @@ class ChunkInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
+    def get_queryset(self, request):  # type: ignore[no-untyped-def]
+        return super().get_queryset(request).select_related("vector")  # one query, not one a row
+
     @admin.display(description="vector")
     def vector_model(self, obj: Chunk) -> str:
         return _vector_of(obj)

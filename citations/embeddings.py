@@ -209,28 +209,29 @@ def _build(name: str) -> EmbeddingModel:
         from pydantic_ai.providers.voyageai import VoyageAIProvider
         from voyageai.client_async import AsyncClient
 
-        key = api_key or os.environ.get("VOYAGE_API_KEY")
-        if not key:
-            raise ImproperlyConfigured(
-                f"EVI360_EMBEDDING_MODEL={name!r} needs VOYAGE_API_KEY or EVI360_EMBEDDING_API_KEY"
-            )
-        client = AsyncClient(api_key=key, base_url=base_url)
+        client = AsyncClient(api_key=_key(name, api_key, "VOYAGE_API_KEY"), base_url=base_url)
         return VoyageAIEmbeddingModel(model, provider=VoyageAIProvider(voyageai_client=client))
     if provider == "cohere":
         from cohere import AsyncClientV2
         from pydantic_ai.embeddings.cohere import CohereEmbeddingModel
         from pydantic_ai.providers.cohere import CohereProvider
 
-        key = api_key or os.environ.get("CO_API_KEY")
-        if not key:
-            raise ImproperlyConfigured(
-                f"EVI360_EMBEDDING_MODEL={name!r} needs CO_API_KEY or EVI360_EMBEDDING_API_KEY"
-            )
-        client = AsyncClientV2(api_key=key, base_url=base_url)
+        client = AsyncClientV2(api_key=_key(name, api_key, "CO_API_KEY"), base_url=base_url)
         return CohereEmbeddingModel(model, provider=CohereProvider(cohere_client=client))
     from pydantic_ai.embeddings import infer_embedding_model
 
     return infer_embedding_model(name)
+
+
+def _key(name: str, api_key: str | None, variable: str) -> str:
+    """EVI360_EMBEDDING_API_KEY, else the provider's own variable: a provider SDK that would
+    accept no key (and fail at the first request) is refused at start-up instead."""
+    key = api_key or os.environ.get(variable)
+    if not key:
+        raise ImproperlyConfigured(
+            f"EVI360_EMBEDDING_MODEL={name!r} needs {variable} or EVI360_EMBEDDING_API_KEY"
+        )
+    return key
 
 
 def _embedder(model: EmbeddingModel) -> Embedder:

@@ -105,11 +105,6 @@ def _match_expression(terms: list[str]) -> str:
     return " OR ".join(f'"{t}"' for t in terms)
 
 
-def full_text(query: str, language: str, limit: int) -> list[RetrievedChunk]:
-    """The ``limit`` chunks that best match ``query``'s words, best first (duplicates kept)."""
-    return [chunk for chunk, _ in _full_text(query, language, limit)]
-
-
 def lexical_matches(query: str, language: str, k: int, fusion: Fusion | None = None) -> Lexical:
     """What ``retrieve`` searches full-text for: enough candidates for fusion and for ``k``."""
     return _full_text(query, language, max((fusion or FUSION).candidates, k * _OVERFETCH))
@@ -194,10 +189,8 @@ def retrieve(
         return []
     fusion = fusion or FUSION
     if lexical is None:
-        lexical = lexical_matches(query, language, k, fusion) if vector is not None else None
+        lexical = lexical_matches(query, language, k, fusion)
     if vector is None:
-        if lexical is None:
-            return _distinct(full_text(query, language, k * _OVERFETCH), k)
         return _distinct([c for c, _ in lexical], k)
     matrix = matrix if matrix is not None else INDEX.current()
     lexical_ids = [c.chunk_id for c, _ in lexical[: fusion.candidates]]
