@@ -60,19 +60,24 @@ class Batch(Generic[Item, T]):
     fail the others. ``abandoned(item, result)`` is told of results whose caller went away.
     ``runner``: an async function doing the work on the event loop's side instead of ``fn`` in a
     database thread (e.g. a model call); a failed batch then fails each of its items, with no
-    retry one by one.
+    retry one by one. ``settles_early``: ``fn(items, settle)`` may hand an item's result to its
+    caller before the batch ends with ``settle(index, result)`` (from its thread); the entries
+    of settled items in what it returns are ignored, and a failure afterwards retries only the
+    items not settled yet.
     """
 
     def __init__(
         self,
-        fn: Callable[[Sequence[Item]], Sequence[T | Exception]] | None = None,
+        fn: Callable[..., Sequence[T | Exception]] | None = None,
         abandoned: Callable[[Item, T], None] | None = None,
         *,
         runner: Callable[[Sequence[Item]], Awaitable[Sequence[T | Exception]]] | None = None,
+        settles_early: bool = False,
     ) -> None:
         if (fn is None) == (runner is None):
             raise TypeError("a Batch takes either fn or runner")
         self._fn = fn
+        self._settles_early = settles_early
         self._runner = runner
         self._abandoned = abandoned
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -116,30 +121,53 @@ class Batch(Generic[Item, T]):
 
     async def _run(self, batch: list[tuple[Item, asyncio.Future[T]]]) -> None:
         items = [item for item, _ in batch]
+        loop = asyncio.get_running_loop()
+        settled: set[int] = set()
+
+        def settle(index: int, result: T | Exception) -> None:
+            settled.add(index)
+            loop.call_soon_threadsafe(self._deliver, *batch[index], result)
+
         try:
             if self._runner is not None:
                 results = list(await self._runner(items))
             else:
-                results = list(await run_db(self._fn, items))  # type: ignore[arg-type]
+                results = list(await run_db(self._fn, items, *self._extra(settle)))  # type: ignore[arg-type]
         except Exception as exc:
             if len(items) == 1 or self._runner is not None:
                 results = [exc] * len(items)
             else:
-                results = [await self._alone(item) for item in items]
-        for (item, future), result in zip(batch, results, strict=True):
-            if future.done():  # the caller was cancelled meanwhile
-                if self._abandoned is not None and not isinstance(result, Exception):
-                    self._abandoned(item, result)
-            elif isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+                results = [
+                    exc if index in settled else await self._alone(item) for index, item in enumerate(items)
+                ]
+        for index, ((item, future), result) in enumerate(zip(batch, results, strict=True)):
+            if index not in settled:
+                self._deliver(item, future, result)
+
+    def _extra(self, settle: Callable[[int, T | Exception], None]) -> tuple[Callable[..., None], ...]:
+        # fn itself goes to run_db (not a wrapper), so its name is what the trip is known by.
+        return (settle,) if self._settles_early else ()
+
+    def _deliver(self, item: Item, future: asyncio.Future[T], result: T | Exception) -> None:
+        if future.done():  # the caller was cancelled meanwhile
+            if self._abandoned is not None and not isinstance(result, Exception):
+                self._abandoned(item, result)
+        elif isinstance(result, Exception):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
     async def _alone(self, item: Item) -> T | Exception:
+        settled: list[T | Exception] = []
+
+        def settle(_: int, result: T | Exception) -> None:
+            settled.append(result)
+
         try:
-            return (await run_db(self._fn, [item]))[0]  # type: ignore[arg-type]
+            returned = (await run_db(self._fn, [item], *self._extra(settle)))[0]  # type: ignore[arg-type]
         except Exception as exc:
-            return exc
+            returned = exc
+        return settled[0] if settled else returned
 
 
 def close_pool() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -140,54 +140,66 @@ class _Start:
     loop: asyncio.AbstractEventLoop | None = None
 
 
-def _open(starts: Sequence[_Start]) -> list[generation.StreamRequest | dict[str, Any] | Exception]:
+# Starts whose sources are made ready (full-text search, embedding, retrieval) and handed to
+# their callers together: in a burst the first streams start while the trip still works on the
+# rest, instead of all waiting for the last. Eight questions embed at ~0.85 ms each, as cheaply
+# as fifty (one alone: ~1.6 ms).
+SOURCES_CHUNK = 8
+
+
+_Opened = generation.StreamRequest | dict[str, Any] | Exception
+
+
+def _open(starts: Sequence[_Start], settle: Callable[[int, _Opened], None]) -> list[_Opened | None]:
     """The database work of starts that arrive together, in one trip to a database thread and
     one write transaction (each trip is a hand-off between threads, and SQLite serialises write
     transactions): the rate limit, the session rows, the conversations' history, the sources.
     Per start: what the generation needs, the rate limit's usage when over the limit, or why the
-    start is refused."""
-    results: list[generation.StreamRequest | dict[str, Any] | Exception | None] = [None] * len(starts)
+    start is refused; each ``settle``d as soon as it is known (``evi360.db.Batch``)."""
     sessions = [start.session for start in starts]
+    refused: dict[int, dict[str, Any] | Exception] = {}
     claimed = [index for index, start in enumerate(starts) if start.claim is not None]
     if claimed:
         users = auth.users_of([starts[index].claim for index in claimed])  # type: ignore[misc]
         for index, user in zip(claimed, users, strict=True):
             if isinstance(user, str):
-                results[index] = _NotAuthenticated(user)
+                refused[index] = _NotAuthenticated(user)
             else:
                 starts[index].request.user = user
                 sessions[index] = replace(sessions[index], user_id=user.pk)
     allowed: list[int] = []
     for index, start in enumerate(starts):
-        if results[index] is not None:
+        if index in refused:
             continue
         usage = _rate_limit(start.request)
         if usage and usage["should_limit"]:
-            results[index] = usage
+            refused[index] = usage
         else:
             allowed.append(index)
+    for index, refusal in refused.items():
+        settle(index, refusal)
     opened = services.open_sessions(
         [sessions[index] for index in allowed],
         max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
         stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
     )
     matrix = _matrix() if any(starts[index].vector is not None for index in allowed) else None
-    plans = [
-        None if isinstance(session, Exception) else _plan(starts[index], session)
-        for index, session in zip(allowed, opened, strict=True)
-    ]
-    # The questions that full-text search does not answer alone, embedded (or waited for) together.
-    vectors = VECTORS.resolve(
-        [
-            starts[index].vector
-            if plan is not None and matrix is not None and not confident(plan.lexical)
-            else None
-            for index, plan in zip(allowed, plans, strict=True)
-        ]
-    )
-    for index, session, plan, vector in zip(allowed, opened, plans, vectors, strict=True):
-        results[index] = session if plan is None else _prepare(starts[index], plan, matrix, vector)
-    return results  # type: ignore[return-value]  # every index is set by now
+    started = list(zip(allowed, opened, strict=True))
+    for first in range(0, len(started), SOURCES_CHUNK):
+        chunk = started[first : first + SOURCES_CHUNK]
+        plans = [None if isinstance(row, Exception) else _plan(starts[i], row) for i, row in chunk]
+        # The questions that full-text search does not answer alone, embedded (or waited for) together.
+        vectors = VECTORS.resolve(
+            [
+                starts[index].vector
+                if plan is not None and matrix is not None and not confident(plan.lexical)
+                else None
+                for (index, _), plan in zip(chunk, plans, strict=True)
+            ]
+        )
+        for (index, session), plan, vector in zip(chunk, plans, vectors, strict=True):
+            settle(index, session if plan is None else _prepare(starts[index], plan, matrix, vector))
+    return [None] * len(starts)  # every start is settled by now
 
 
 def _matrix() -> Matrix | None:
@@ -266,4 +278,4 @@ def _never_started(start: _Start, opened: generation.StreamRequest | dict[str, A
         generation.record_unstarted(opened)
 
 
-_STARTS = Batch(_open, abandoned=_never_started)
+_STARTS = Batch(_open, abandoned=_never_started, settles_early=True)

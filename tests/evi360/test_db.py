@@ -92,3 +92,63 @@ async def test_a_batch_task_cancelled_before_it_ran_fails_its_callers_and_the_ne
     async with asyncio.timeout(5):
         assert await batch.submit("b") == "B"
     assert gate.batches == [["b"]]
+
+
+class Early(Gate):
+    """A batch function that settles its first item at once, then holds the rest until released."""
+
+    def __call__(self, items: list[str], settle) -> list[str | None]:  # type: ignore[override]
+        self.batches.append(list(items))
+        if items[0] == "poison":
+            raise ValueError("a bad item fails its whole batch")
+        settle(0, items[0].upper())
+        self.entered.set()
+        self.release.wait(5)
+        if "poison" in items:
+            raise ValueError("a bad item fails its whole batch")
+        return [None, *(item.upper() for item in items[1:])]
+
+
+async def test_a_result_settled_early_reaches_its_caller_before_the_batch_ends():
+    gate = Early()
+    batch = Batch(gate, settles_early=True)
+    first, second = asyncio.ensure_future(batch.submit("a")), asyncio.ensure_future(batch.submit("b"))
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        assert await first == "A"  # the batch still holds "b"
+    assert not second.done()
+    gate.release.set()
+    assert await second == "B"
+    assert gate.batches == [["a"], ["b"]]
+
+
+async def test_a_batch_failing_after_settling_retries_only_what_it_had_not_settled():
+    gate = Early()
+    gate.release.set()
+    batch = Batch(gate, settles_early=True)
+    await batch.submit("warm")  # so that the next three go in one batch
+    gate.release.clear()
+    head = asyncio.ensure_future(batch.submit("a"))
+    await asyncio.to_thread(gate.entered.wait, 5)
+    rest = [asyncio.ensure_future(batch.submit(item)) for item in ("x", "poison", "y")]
+    await asyncio.sleep(0)
+    gate.release.set()
+    assert await head == "A"
+    results = await asyncio.gather(*rest, return_exceptions=True)
+    assert results[0] == "X" and isinstance(results[1], ValueError) and results[2] == "Y"
+    # "x" was settled by the failing batch; only "poison" and "y" are tried again, each alone.
+    assert gate.batches == [["warm"], ["a"], ["x", "poison", "y"], ["poison"], ["y"]]
+
+
+async def test_an_early_result_whose_caller_went_away_is_handed_to_abandoned():
+    gate = Early()
+    abandoned: list[tuple[str, str]] = []
+    batch = Batch(gate, abandoned=lambda item, result: abandoned.append((item, result)), settles_early=True)
+    waiting = asyncio.ensure_future(batch.submit("gone"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    gate.release.set()
+    assert await batch.submit("next") == "NEXT"
+    assert abandoned == [("gone", "GONE")]

@@ -105,8 +105,13 @@ async def test_a_session_row_written_for_a_client_that_went_away_is_recorded_can
     entered, release = threading.Event(), threading.Event()
     real = starting._open
 
-    def slow_open(starts):  # type: ignore[no-untyped-def]
-        results = real(starts)
+    def slow_open(starts, settle):  # type: ignore[no-untyped-def]
+        results = [None] * len(starts)  # held back, and handed over only at the end
+
+        def hold(index, result):  # type: ignore[no-untyped-def]
+            results[index] = result
+
+        real(starts, hold)
         entered.set()
         release.wait(5)
         return results
@@ -146,9 +151,9 @@ async def test_the_question_is_embedded_while_the_start_is_in_the_database(
         order.append("embedding asked")
         return request(text)
 
-    def opening(starts):
+    def opening(starts, settle):
         order.append("database trip")
-        return open_(starts)
+        return open_(starts, settle)
 
     def retrieving(query, language, k=5, **kwargs):
         seen_vectors.append(kwargs.get("vector"))
