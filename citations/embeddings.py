@@ -20,6 +20,7 @@ import hashlib
 import importlib
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -51,8 +52,8 @@ class UniversalSentenceEncoder(EmbeddingModel):
       set to one thread once, here, and the forward pass is called directly;
     - its pure-Python tokenizer holds 42 MiB of dicts and costs ~60 µs a query; the reference
       SentencePiece library reads the same model file (identical pieces, tested), 29 MiB, ~5 µs;
-    - its 65 MiB embedding table is written once to a cache file and memory-mapped, so a worker
-      keeps only the rows of the word pieces it has seen (and workers share the page cache).
+    - its 65 MiB embedding table is written once to a cache file, and a worker reads and keeps
+      only the rows of the word pieces it has seen (and workers share the page cache).
     """
 
     NAME = "use-multilingual-v3"
@@ -103,7 +104,7 @@ class UniversalSentenceEncoder(EmbeddingModel):
 
 
 def _mapped_backend(weights: Path, tokenizer: object, cache_dir: Path | None) -> object:
-    """The package's numpy forward pass with its embedding table memory-mapped from a cache file.
+    """The package's numpy forward pass with its embedding table read row by row from a cache file.
 
     The instance is made without the package's ``__init__`` (which fills a 65 MiB array in memory)
     and given the same attributes; the package's version is pinned and a test compares our vectors
@@ -140,9 +141,10 @@ def _mapped_backend(weights: Path, tokenizer: object, cache_dir: Path | None) ->
 _BLOCKS, _BLOCK_ROWS = 17, 7530
 
 
-def _table(npz: np.lib.npyio.NpzFile, weights: Path, cache_dir: Path | None) -> np.ndarray:
-    """The (pieces, 512) uint8 embedding table, memory-mapped from ``cache_dir`` (written there the
-    first time, atomically, so workers starting together agree); in memory if it cannot be."""
+def _table(npz: np.lib.npyio.NpzFile, weights: Path, cache_dir: Path | None) -> np.ndarray | _Rows:
+    """The (pieces, 512) uint8 embedding table: rows read on demand from a cache file in
+    ``cache_dir`` (written there the first time, atomically, so workers starting together agree);
+    the whole table in memory if it cannot be written."""
 
     def build() -> np.ndarray:
         table = np.empty((_BLOCKS * _BLOCK_ROWS, 512), dtype=np.uint8)
@@ -159,13 +161,73 @@ def _table(npz: np.lib.npyio.NpzFile, weights: Path, cache_dir: Path | None) -> 
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
-            with partial.open("wb") as out:
-                np.save(out, build())
+            # Written through a map of the file, block by block: a 65 MiB array on the heap would
+            # stay in this worker's RSS (the allocator keeps it) for the rest of its life.
+            table = np.lib.format.open_memmap(
+                partial, mode="w+", dtype=np.uint8, shape=(_BLOCKS * _BLOCK_ROWS, 512)
+            )
+            for i in range(_BLOCKS):
+                table[i::_BLOCKS] = npz[f"q{i + 1}"]
+            table.flush()
+            del table
             partial.replace(path)
         except OSError as exc:
             logger.warning("embedding table kept in memory: cannot write %s (%s)", path, exc)
             return build()
-    return np.load(path, mmap_mode="r")
+    return _Rows(path)
+
+
+class _Rows:
+    """The rows of a (rows, width) uint8 ``.npy`` file that a worker has asked for, read with
+    ``pread`` and kept. A memory map of the file faulted 64 KiB (128 rows) into the RSS for each
+    row touched: 19.5 MiB after 1,000 streams; this keeps 512 bytes per distinct word piece.
+    Supports what the forward pass does with the table: ``table[ids]`` for an int array."""
+
+    def __init__(self, path: Path) -> None:
+        with path.open("rb") as file:
+            npy = np.lib.format
+            major, _ = npy.read_magic(file)
+            header = npy.read_array_header_1_0 if major == 1 else npy.read_array_header_2_0
+            shape, fortran, dtype = header(file)
+            offset = file.tell()
+        if dtype != np.uint8 or fortran or len(shape) != 2:
+            raise EmbeddingUnavailable(f"{path}: not a C-ordered uint8 table")
+        self.shape: tuple[int, int] = shape
+        self._offset, self._width = offset, shape[1]
+        self._fd = os.open(path, os.O_RDONLY)
+        self._slot = np.full(shape[0], -1, dtype=np.int32)  # row id -> place in _kept
+        self._kept = np.empty((1024, self._width), dtype=np.uint8)
+        self._count = 0
+        self._lock = threading.Lock()  # encodes may run on more than one thread
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        slots = self._slot[ids]
+        if (slots < 0).any():
+            with self._lock:
+                for row in np.unique(ids[self._slot[ids] < 0]).tolist():
+                    self._read(row)
+            slots = self._slot[ids]
+        return self._kept[slots]
+
+    def _read(self, row: int) -> None:
+        if self._count == len(self._kept):
+            grown = np.empty((2 * len(self._kept), self._width), dtype=np.uint8)
+            grown[: self._count] = self._kept[: self._count]
+            self._kept = grown
+        data = os.pread(self._fd, self._width, self._offset + row * self._width)
+        if len(data) != self._width:
+            raise EmbeddingUnavailable(f"embedding table row {row} is cut short")
+        self._kept[self._count] = np.frombuffer(data, dtype=np.uint8)
+        self._slot[row] = self._count
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
 
 
 def build_model(name: str) -> EmbeddingModel | None:

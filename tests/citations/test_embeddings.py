@@ -62,20 +62,42 @@ def test_sentencepiece_cuts_text_as_the_packages_tokenizer_does(local):
     assert local._backend.sp.encode("   ", **args) == [1, 2] != theirs.encode("   ", **args)
 
 
-def test_the_table_is_memory_mapped_from_the_cache(tmp_path):
+def test_the_table_is_read_from_the_cache_row_by_row(tmp_path):
     model = embeddings.UniversalSentenceEncoder(tmp_path / "cache")
-    assert isinstance(model._backend.table, np.memmap)
+    table = model._backend.table
+    assert isinstance(table, embeddings._Rows) and table._count == 0
     [cached] = (tmp_path / "cache").iterdir()
     again = embeddings.UniversalSentenceEncoder(tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == [cached]
     assert np.allclose(model.encode(["tillen"]), again.encode(["tillen"]))
+    # Only the rows of the pieces asked for are kept, each once, and they are the file's rows.
+    pieces = set(model._backend.sp.encode("tillen tillen", add_bos=True, add_eos=True))
+    assert table._count == len(pieces)
+    full = np.load(cached, mmap_mode="r")
+    ids = np.array(sorted(pieces) * 2 + [len(full) - 1, 0])
+    assert np.array_equal(table[ids], full[ids])
+    assert table._count == len(pieces | {len(full) - 1, 0})
+
+
+def test_the_kept_rows_grow_past_their_first_allocation(tmp_path):
+    table = embeddings.UniversalSentenceEncoder(tmp_path / "cache")._backend.table
+    full = np.load(next((tmp_path / "cache").iterdir()), mmap_mode="r")
+    ids = np.arange(0, 3000 * 7, 7)
+    assert np.array_equal(table[ids], full[ids]) and table._count == 3000
+
+
+def test_a_table_file_that_is_not_a_table_is_refused(tmp_path):
+    path = tmp_path / "table.npy"
+    np.save(path, np.zeros((4, 3), dtype=np.float32))
+    with pytest.raises(embeddings.EmbeddingUnavailable, match="not a C-ordered uint8 table"):
+        embeddings._Rows(path)
 
 
 def test_an_unwritable_cache_keeps_the_table_in_memory(tmp_path, caplog):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     model = embeddings.UniversalSentenceEncoder(blocked / "cache")
-    assert not isinstance(model._backend.table, np.memmap)
+    assert isinstance(model._backend.table, np.ndarray)
     assert "kept in memory" in caplog.text
     assert model.encode(["tillen"]).shape == (1, 512)
 
