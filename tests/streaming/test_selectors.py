@@ -15,6 +15,9 @@ NOW = timezone.now()
 
 @pytest.fixture
 def log(user, settings):
+    # "Now" is taken when the rows are written, not at import: a slow run must not shift the windows.
+    global NOW
+    NOW = timezone.now()
     settings.EVI360_STREAM_TIMEOUT = 60
     settings.EVI360_INTERRUPTED_MARGIN = 60
 
