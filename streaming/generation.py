@@ -35,6 +35,7 @@ SNIPPET_CHARS = 240
 MESSAGES = {
     "timeout": "The answer took too long and was stopped. Please try again.",
     "internal": "Something went wrong on our side while answering. Please try again.",
+    "cancelled": "The answer was stopped before it was finished.",
 }
 
 
@@ -137,6 +138,8 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
             terminal = ErrorEvent("interrupted", error_message, True)
         else:
             status, error_code, error_message = Status.CANCELLED, "cancelled", "The client went away."
+            # Other readers (another tab, a replay) must be told to stop, or EventSource reconnects.
+            terminal = ErrorEvent("cancelled", MESSAGES["cancelled"], True)
         raise
     except Exception:
         logger.exception("stream %s failed", session_id)
@@ -150,7 +153,7 @@ async def generate(run: StreamRun, request: StreamRequest) -> None:
                 session_id, ttft_ms, duration_ms, usage.input_tokens, usage.output_tokens, sorted(cited)
             )
         # Encoded now, so that the replay kept with the outcome ends with it too.
-        last = encode(seq, terminal) if terminal is not None and status is not Status.CANCELLED else None
+        last = encode(seq, terminal) if terminal is not None else None
         finished_at = timezone.now()
         retention = settings.EVI360_EVENT_RETENTION
         outcome = services.Outcome(

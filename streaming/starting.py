@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import caches
 from django.db import DatabaseError
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit import core as ratelimit
 
 from citations.language import resolve_language
 from citations.query_vectors import VECTORS, Handle, follow_up
@@ -45,12 +46,33 @@ class StreamRefused(Exception):
         self.headers = headers or {}
 
 
+RATE_GROUP = "stream-query"
+
+
 def _rate_limit(request: HttpRequest) -> dict[str, Any] | None:
     # django-ratelimit's decorator is sync-only; its core is called here, counting per user in
     # the shared cache (Redis when REDIS_URL is set).
-    return get_usage(
-        request, group="stream-query", key="user", rate=settings.EVI360_RATE_LIMIT, increment=True
+    return ratelimit.get_usage(
+        request, group=RATE_GROUP, key="user", rate=settings.EVI360_RATE_LIMIT, increment=True
     )
+
+
+def _refund(request: HttpRequest) -> None:
+    """Give back the count of a start refused after it was counted (unknown conversation,
+    concurrency cap): nothing ran, so it must not use up the user's rate limit. Counted first and
+    given back, not checked first and counted after: two workers cannot both take the last one."""
+    if not getattr(settings, "RATELIMIT_ENABLE", True):
+        return
+    # django-ratelimit has no call for this: its key is rebuilt as get_usage builds it.
+    rate = settings.EVI360_RATE_LIMIT
+    _, period = ratelimit._split_rate(rate)
+    value = ratelimit._SIMPLE_KEYS["user"](request)
+    window = ratelimit._get_window(value, period)
+    key = ratelimit._make_cache_key(RATE_GROUP, window, rate, value, ratelimit.ALL)
+    try:
+        caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")].decr(key)
+    except ValueError:  # the window has turned meanwhile: the count it was in is gone
+        pass
 
 
 async def begin_stream(
@@ -185,6 +207,9 @@ def _open(starts: Sequence[_Start], settle: Callable[[int, _Opened], None]) -> l
     )
     matrix = _matrix() if any(starts[index].vector is not None for index in allowed) else None
     started = list(zip(allowed, opened, strict=True))
+    for index, row in started:
+        if isinstance(row, services.ConversationNotFound | services.TooManyStreams):
+            _refund(starts[index].request)
     for first in range(0, len(started), SOURCES_CHUNK):
         chunk = started[first : first + SOURCES_CHUNK]
         plans = [None if isinstance(row, Exception) else _plan(starts[i], row) for i, row in chunk]

@@ -29,6 +29,7 @@ def ui_strings() -> dict[str, str]:
         "stopped": _("Stopped."),
         "reconnecting": _("Connection lost, reconnecting…"),
         "error.timeout": _("The answer took too long and was stopped."),
+        "error.cancelled": _("This answer was stopped before it was finished."),
         "error.upstream_unavailable": _("The assistant is busy right now. Please try again in a moment."),
         "error.upstream_error": _("The assistant could not answer this question."),
         "error.internal": _("Something went wrong on our side."),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 import pytest
@@ -46,7 +47,8 @@ async def ended(session_id: str) -> None:
     from streaming.eventlog import RUNS
 
     if (run := RUNS.get(session_id)) is not None:
-        await run.task
+        with contextlib.suppress(asyncio.CancelledError):  # stopped (DELETE)
+            await run.task
         if run.mirror is not None:
             await run.mirror
         await asyncio.sleep(0)
@@ -249,3 +251,28 @@ async def test_delete_stops_a_running_stream(small_kb, web, django_user_model, s
             break
         await asyncio.sleep(0.05)
     assert session.status == Status.CANCELLED
+
+
+async def test_a_cancelled_streams_replay_ends_with_a_terminal_event(small_kb, web, scripted_model):
+    """Without one, EventSource reconnects to a cancelled stream's replay until it expires."""
+    scripted_model(["begin ", "nooit"], before=asyncio.Event().wait)
+    created = await create(web, {"query": "tillen"})
+    from streaming.eventlog import RUNS
+
+    run = RUNS[created["session_id"]]
+    for _ in range(500):  # until the first token is out
+        if len(run.log.events) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    response = await web.delete(f"{CREATE}{created['session_id']}", headers={"X-CSRFToken": web.csrf})
+    assert response.status_code == 202
+    await ended(created["session_id"])
+    url = created["events_url"]
+    events = parse_sse(await read(await web.get(url)))
+    assert [e[1] for e in events] == ["session", "token", "error"]
+    assert events[-1][0] == 2 and events[-1][2]["code"] == "cancelled"
+    # read from the database's replay as well (not this process, not Redis)
+    if shared_log() is not None:
+        await redis_eventlog.client().delete(redis_eventlog.events_key(created["session_id"]))
+    assert parse_sse(await read(await web.get(url))) == events
+    assert parse_sse(await read(await web.get(url, headers={"Last-Event-ID": "0"}))) == events[1:]

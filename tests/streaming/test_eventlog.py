@@ -233,3 +233,32 @@ async def test_a_run_whose_replay_is_stored_is_forgotten_once_its_redis_copies_a
         assert "s5" not in eventlog.RUNS and run.log.events == [b"x"]  # forgotten, not compacted
     finally:
         eventlog.RUNS.pop("s5", None)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reader_of_a_cancelled_run_gets_a_terminal_event(small_kb, user, scripted_model):
+    """Another tab reading a stream that is stopped (DELETE) must be told to stop, not reconnect."""
+    from streaming import generation
+    from tests.conftest import new_session, parse_sse
+
+    scripted_model(["begin ", "nooit"], before=asyncio.Event().wait)
+    session = await new_session(user)
+    run = generation.start(generation.StreamRequest(session=session), resume_grace=10)
+    body = stream_response(run, preamble=b"", keep_alive=10)
+    reading = asyncio.create_task(_collect(body))
+    for _ in range(500):  # until the first token is out
+        if len(run.log.events) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    run.task.cancel()
+    events = parse_sse(await asyncio.wait_for(reading, 10))
+    assert [e[1] for e in events] == ["session", "token", "error"]
+    assert events[-1][2] == {
+        "code": "cancelled",
+        "message": "The answer was stopped before it was finished.",
+        "retryable": True,
+    }
+
+
+async def _collect(body) -> bytes:
+    return b"".join([chunk async for chunk in body])

@@ -141,7 +141,10 @@ async def test_cancelling_records_cancelled_with_what_was_streamed(small_kb, use
         await run.task
     assert state["cancelled"] == 1
     assert run.log.closed
-    assert not any(b"event: done" in e or b"event: error" in e for e in run.log.events)
+    # Its one terminal event tells any other reader (or a replay) that the stream has ended.
+    assert not any(b"event: done" in e for e in run.log.events)
+    assert [e for e in run.log.events if b"event: error" in e] == run.log.events[-1:]
+    assert b'"code":"cancelled"' in run.log.events[-1]
     row = await reload(session)
     assert (row.status, row.answer, row.token_events) == (Status.CANCELLED, "gestreamd ", 1)
 

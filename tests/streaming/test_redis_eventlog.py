@@ -118,14 +118,20 @@ async def test_delete_on_another_worker_cancels_the_generation(small_kb, user, s
             if await redis_eventlog.client().exists(redis_eventlog.live_key(str(session.id))):
                 break
             await asyncio.sleep(0.02)
+        for _ in range(500):  # until the first token is out
+            if len(run.log.events) >= 2:
+                break
+            await asyncio.sleep(0.01)
         assert await redis_eventlog.request_cancel(str(session.id))
         with contextlib.suppress(asyncio.CancelledError):
             await run.task
         await run.mirror
     assert (await StreamSession.objects.aget(pk=session.pk)).status == Status.CANCELLED
     assert not await redis_eventlog.request_cancel(str(session.id))  # nothing runs any more
-    # the readers elsewhere see the end (no terminal event: the client asked to stop)
-    assert parse_sse(await remote(str(session.id)))[-1][1] == "token"
+    # the readers elsewhere see the terminal event too: EventSource must stop, not reconnect
+    events = parse_sse(await remote(str(session.id)))
+    assert [e[1] for e in events] == ["session", "token", "error"] and events[-1][2]["code"] == "cancelled"
+    assert parse_sse(await remote(str(session.id), start=1)) == events[1:]
 
 
 async def test_a_reader_on_another_worker_keeps_the_generation_going(

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
-from streaming import replay
+import asyncio
+import contextlib
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from streaming import generation, replay, selectors
 from streaming.sse import DoneEvent, SessionEvent, TokenEvent, encode
+from tests.conftest import new_session, parse_sse
 
 
 def test_unpack_gives_the_same_bytes_from_any_event():
@@ -21,3 +28,21 @@ def test_unpack_gives_the_same_bytes_from_any_event():
 
 def test_nothing_packs_to_nothing():
     assert replay.unpack(replay.pack([])) == b""
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_cancelled_streams_kept_replay_ends_with_its_terminal_event(small_kb, user, scripted_model):
+    scripted_model(["begin ", "nooit"], before=asyncio.Event().wait)
+    session = await new_session(user)
+    run = generation.start(generation.StreamRequest(session=session))
+    for _ in range(500):  # until the first token is out
+        if len(run.log.events) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    run.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await run.task
+    kept = await sync_to_async(selectors.replayed_events)(session.id, 0)
+    events = parse_sse(kept)
+    assert [e[1] for e in events] == ["session", "token", "error"]
+    assert events[-1][2]["code"] == "cancelled"

@@ -210,3 +210,38 @@ async def test_a_question_full_text_search_answers_alone_is_not_embedded(
         assert events[-1][1] == "done"
     # Every word of the first is in the passage on screen work; the second needs its vector.
     assert encoded == [["Mag ik na twee uur achter de computer even rusten?"]]
+
+
+async def test_refused_starts_do_not_use_up_the_rate_limit(
+    small_kb, user, access_token, async_client, scripted_model, settings
+):
+    """A start refused for an unknown conversation or the concurrency cap ran nothing: it must
+    not count, or a few refusals would lock the user out for the rate limit's window."""
+    import uuid
+
+    from asgiref.sync import sync_to_async
+
+    from tests.conftest import log_session
+
+    settings.EVI360_RATE_LIMIT = "2/m"
+    settings.EVI360_MAX_CONCURRENT_STREAMS = 1
+    token = access_token(user)
+
+    async def post(body):
+        return await async_client.post(
+            URL, body, content_type="application/json", headers={"Authorization": f"Bearer {token}"}
+        )
+
+    for _ in range(3):
+        response = await post({"query": "tillen", "conversation_id": str(uuid.uuid4())})
+        assert response.status_code == 404, response.content
+    running = await sync_to_async(log_session)(user, status="streaming")
+    for _ in range(3):
+        response = await post({"query": "tillen"})
+        assert response.status_code == 503, response.content
+    await StreamSession.objects.filter(pk=running.pk).aupdate(status="completed")
+    scripted_model(["Til maximaal 23 kg [1]."])
+    for _ in range(2):  # the limit is still whole
+        assert (await ask(async_client, token))[-1][1] == "done"
+    response = await post({"query": "tillen"})
+    assert response.status_code == 429  # and it still holds
