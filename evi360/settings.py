@@ -207,7 +207,7 @@ if not DEBUG:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "streaming.auth.ApiKeyAuthentication",
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "streaming.auth.BearerJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -319,6 +319,12 @@ if EVI360_EVENT_LOG == "redis" and not REDIS_URL:
 EVI360_ORPHAN_CHECK_INTERVAL = env_float("EVI360_ORPHAN_CHECK_INTERVAL", 10.0, minimum=0.1)
 # How many earlier (question, answer) turns the model sees, newest first.
 EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
+# /v1/chat/completions: bounds on what a client may send as messages, counted in characters as
+# the REST API counts its query (streaming.api.MAX_QUERY_CHARS, which also bounds the question):
+# each message (an assistant answer of the history may be longer than a question), and all of
+# them together (the history is sent upstream with every question). Over either: a 400.
+EVI360_OPENAI_MAX_MESSAGE_CHARS = env_int("EVI360_OPENAI_MAX_MESSAGE_CHARS", 16_000, minimum=1)
+EVI360_OPENAI_MAX_MESSAGES_CHARS = env_int("EVI360_OPENAI_MAX_MESSAGES_CHARS", 64_000, minimum=1)
 # On SIGTERM a worker starts no new streams and gives running ones this long to finish; the rest
 # end as "interrupted" with a retryable error event.
 EVI360_SHUTDOWN_GRACE = env_float("EVI360_SHUTDOWN_GRACE", 20.0, minimum=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,30 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from evi360.db import Batch, run_db
 
 from .models import ApiKey
+
+BEARER_PROBLEM = "The Authorization header must be 'Bearer <access token>'."
+# The one rule for the Authorization header, for every endpoint (our views, DRF's, /metrics):
+# after trimming the header's surrounding spaces and tabs (RFC 9110 OWS, which servers drop anyway),
+# it is the scheme "Bearer" in any case (RFC 7235: schemes are case-insensitive), exactly one space,
+# and one token of visible ASCII characters (a JWT, an API key or the metrics token: no whitespace).
+# "bearer  <jwt>" (two spaces), "Bearer\t<jwt>", "Bearer <a> <b>", "Basic ..." are all refused.
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([\x21-\x7e]+)")
+
+
+def bearer_token(header: str | bytes | None) -> str | None:
+    """The token of an ``Authorization`` header value; None when there is none (absent or blank).
+
+    Raises ``AuthenticationFailed`` (code ``bad_authorization_header``) for any other header."""
+    if isinstance(header, bytes):
+        header = header.decode("latin-1")
+    header = (header or "").strip(" \t")
+    if not header:
+        return None
+    match = _BEARER.fullmatch(header)
+    if match is None:
+        raise AuthenticationFailed(BEARER_PROBLEM, code="bad_authorization_header")
+    return match[1]
+
 
 # last_used_at is written at most once a minute per key, not on every request.
 LAST_USED_PRECISION = timedelta(minutes=1)
@@ -80,13 +105,12 @@ async def identify(request: HttpRequest, *, user_later: bool = False) -> Caller:
     database thread for a burst of streams, not one each. ``user_later``: the user is not read
     here; the caller gets a ``Claim`` to read with ``users_of`` in a database trip it makes
     anyway. API keys and the session cookie are looked up in a database thread."""
-    header = request.headers.get("Authorization", "")
-    if not header:
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+    except AuthenticationFailed:
+        return Caller(None, problem=BEARER_PROBLEM)
+    if token is None:
         return await run_db(_session_caller, request)
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        return Caller(None, problem="The Authorization header must be 'Bearer <access token>'.")
     if token.startswith(ApiKey.PREFIX):
         user = await run_db(user_for_api_key, token)
         return Caller(user) if user else Caller(None, problem="The API key is invalid or has been revoked.")
@@ -171,14 +195,27 @@ class ApiKeyAuthentication(BaseAuthentication):
     """Personal API keys for the REST API too (DRF), next to JWT and sessions."""
 
     def authenticate(self, request):  # type: ignore[no-untyped-def]
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip().startswith(ApiKey.PREFIX):
+        token = bearer_token(request.headers.get("Authorization"))
+        if token is None or not token.startswith(ApiKey.PREFIX):
             return None  # not ours: JWT or session authentication may take it
-        user = user_for_api_key(token.strip())
+        user = user_for_api_key(token)
         if user is None:
             raise AuthenticationFailed("The API key is invalid or has been revoked.")
         return (user, None)
 
     def authenticate_header(self, request):  # type: ignore[no-untyped-def]
         return 'Bearer realm="api"'
+
+
+class BearerJWTAuthentication(JWTAuthentication):
+    """simplejwt's JWT authentication reading the header by ``bearer_token``, as our views do
+    (simplejwt itself splits on any whitespace and wants the scheme spelt exactly "Bearer")."""
+
+    def get_header(self, request):  # type: ignore[no-untyped-def]
+        return request.META.get("HTTP_AUTHORIZATION")
+
+    def get_raw_token(self, header):  # type: ignore[no-untyped-def]
+        token = bearer_token(header)
+        if token is None or token.startswith(ApiKey.PREFIX):
+            return None  # no header (session authentication may take it), or an API key
+        return token.encode()

@@ -11,17 +11,22 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
+from rest_framework.exceptions import AuthenticationFailed
 
 from evi360.errors import error_response
 
 from . import agent, metrics
+from .auth import bearer_token
 
 
 def _may_scrape(request: HttpRequest) -> bool:
     """Staff sessions, the bearer token from EVI360_METRICS_TOKEN, or an allowed client address."""
     token = settings.EVI360_METRICS_TOKEN
-    header = request.headers.get("Authorization", "")
-    if token and header.startswith("Bearer ") and hmac.compare_digest(header[7:].strip(), token):
+    try:
+        presented = bearer_token(request.headers.get("Authorization"))
+    except AuthenticationFailed:
+        presented = None  # not the token; staff or the address may still be let in
+    if token and presented and hmac.compare_digest(presented.encode(), token.encode()):
         return True
     if request.META.get("REMOTE_ADDR") in settings.EVI360_METRICS_ALLOWED_IPS:
         return True

@@ -11,9 +11,11 @@ Markdown, so plain OpenAI clients show the citations; the final chunk also carri
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -108,6 +110,7 @@ def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]
     if not isinstance(messages, list) or not messages:
         raise BadBody("'messages' must be a non-empty list.", "invalid_messages")
     turns: list[tuple[str, str]] = []
+    total = 0
     for message in messages:
         if not isinstance(message, dict) or message.get("role") not in (
             "system",
@@ -120,14 +123,31 @@ def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]
         role = message["role"]
         if role == "tool":
             raise BadBody("Tool messages are not supported.", "unsupported_tools")
+        text = _text(message.get("content"), role)
+        # Every message is bounded and checked, the ignored system ones too: all were sent.
+        if len(text) > settings.EVI360_OPENAI_MAX_MESSAGE_CHARS:
+            raise BadBody(
+                f"A message is longer than {settings.EVI360_OPENAI_MAX_MESSAGE_CHARS} characters.",
+                "message_too_long",
+            )
+        total += len(text)
+        if total > settings.EVI360_OPENAI_MAX_MESSAGES_CHARS:
+            raise BadBody(
+                f"The messages are longer than {settings.EVI360_OPENAI_MAX_MESSAGES_CHARS} "
+                "characters together.",
+                "messages_too_long",
+            )
+        if "\x00" in text:  # as the REST API's query: PostgreSQL cannot store it; nobody types it
+            raise BadBody("Messages must not contain NUL characters.", "invalid_query")
         if role in ("system", "developer"):
             continue  # our instructions stand
-        turns.append((role, _text(message.get("content"), role)))
+        turns.append((role, text))
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise BadBody("The last message must be a user message with a question.", "invalid_messages")
-    question = turns[-1][1].strip()
-    if len(question) > MAX_QUERY_CHARS:
+    # The limit is on what was sent, as on the REST API (not after strip()).
+    if len(turns[-1][1]) > MAX_QUERY_CHARS:
         raise BadBody(f"The question is longer than {MAX_QUERY_CHARS} characters.", "query_too_long")
+    question = turns[-1][1].strip()
     history: list[tuple[str, str]] = []
     pending: str | None = None
     for role, text in turns[:-1]:
@@ -143,13 +163,39 @@ def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]
     return model, question, history, stream, include_usage
 
 
+# The Markdown punctuation that means something inside a line (links, emphasis, code, tables,
+# strikethrough), backslash-escaped in a title (CommonMark lets any ASCII punctuation be); what
+# only means something at a line's start ("#", "-", "1.") cannot be there. "<", ">" and "&" become
+# HTML entities, so no renderer sees a tag or an entity of the title's.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]()|~])")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def markdown_text(text: str) -> str:
+    """Text shown as itself in Markdown: no link, emphasis, HTML or line break of its own."""
+    text = " ".join(text.split())  # a newline would end the list item
+    text = re.sub(r"[&<>]", lambda m: _HTML[m[0]], text)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
+def markdown_url(url: str) -> str | None:
+    """An http(s) URL fit for a Markdown link's destination (percent-encoded: no space, no
+    parenthesis, no angle bracket, no quote, no backslash), or None for any other URL."""
+    url = url.strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https"):
+        return None
+    return quote(url, safe="!#$%&*+,-./:;=?@[]^_{|}~")
+
+
 def sources_block(language: str, citations: dict[int, CitationEvent]) -> str:
     if not citations:
         return ""
     lines = [f"\n\n**{SOURCES_HEADING.get(language, 'Sources')}**"]
     for marker in sorted(citations):
         c = citations[marker]
-        lines.append(f"- [{marker}] [{c.title}]({c.url})" if c.url else f"- [{marker}] {c.title}")
+        title = markdown_text(c.title)
+        url = markdown_url(c.url) if c.url else None
+        lines.append(f"- [{marker}] [{title}]({url})" if url else f"- [{marker}] {title}")
     return "\n".join(lines)
 
 

@@ -99,3 +99,60 @@ async def test_a_starts_claims_are_read_and_refused_as_identify_reads_and_refuse
         assert (caller.user.pk if caller.user else caller.problem) == (
             claimed if isinstance(claimed, str) else claimed.pk
         )
+
+
+ACCEPTED = ["Bearer {}", "bearer {}", "BEARER {}", " Bearer {}\t"]
+REFUSED = ["bearer  {}", "Bearer\t{}", "Bearer {} extra", "Bearer", "Bearer ", "Token {}", "Bearer{}"]
+
+
+@pytest.mark.parametrize("header", ["Bearer x", "bearer x", "BeArEr x", "  Bearer x \t"])
+def test_bearer_token_accepts_one_space_after_the_scheme_in_any_case(header):
+    assert auth.bearer_token(header) == "x"
+    assert auth.bearer_token(header.encode()) == "x"
+
+
+@pytest.mark.parametrize("header", [None, "", "  "])
+def test_bearer_token_is_none_without_a_header(header):
+    assert auth.bearer_token(header) is None
+
+
+@pytest.mark.parametrize("header", ["bearer  x", "Bearer\tx", "Bearer x y", "Bearer", "Basic x", "Bearerx"])
+def test_bearer_token_refuses_anything_else(header):
+    from rest_framework.exceptions import AuthenticationFailed
+
+    with pytest.raises(AuthenticationFailed):
+        auth.bearer_token(header)
+
+
+def _endpoints(client, header):
+    """(family, status) for one Authorization header on every endpoint family."""
+    headers = {"Authorization": header}
+    return {
+        "drf": client.get("/api/v1/conversations/", headers=headers).status_code,
+        "sessions": client.get("/api/v1/stream/sessions/", headers=headers).status_code,
+        "stream": client.post(
+            "/api/v1/stream/query", "{}", content_type="application/json", headers=headers
+        ).status_code,
+        "openai": client.get("/v1/models", headers=headers).status_code,
+    }
+
+
+@pytest.mark.parametrize("template", ACCEPTED + REFUSED)
+def test_every_endpoint_reads_the_header_the_same_way(client, user, access_token, template):
+    from streaming.models import ApiKey
+
+    _, raw = ApiKey.issue(user, "laptop")
+    for token in (access_token(user), raw):
+        statuses = _endpoints(client, template.format(token))
+        if template in ACCEPTED:
+            assert statuses == {"drf": 200, "sessions": 200, "stream": 400, "openai": 200}, (template, token)
+        else:
+            assert statuses == {"drf": 401, "sessions": 401, "stream": 401, "openai": 401}, (template, token)
+
+
+@pytest.mark.parametrize("template", ACCEPTED + REFUSED)
+def test_the_metrics_token_is_read_by_the_same_rule(client, settings, template):
+    settings.EVI360_METRICS_TOKEN = "s3cret-metrics"
+    settings.EVI360_METRICS_ALLOWED_IPS = []
+    status = client.get("/metrics", headers={"Authorization": template.format("s3cret-metrics")}).status_code
+    assert status == (200 if template in ACCEPTED else 403), template

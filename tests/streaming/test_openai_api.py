@@ -198,3 +198,68 @@ async def test_a_key_sees_only_its_owners_sessions(
         f"/api/v1/stream/sessions/{mine}", headers={"Authorization": f"Bearer {key}"}
     )
     assert own.status_code == 200 and own.json()["client_kind"] == "openai"
+
+
+def _citation(marker, title, url):
+    from streaming.sse import CitationEvent
+
+    return CitationEvent(marker=marker, source_id=marker, title=title, url=url, snippet="")
+
+
+def test_source_titles_and_urls_cannot_make_markdown_or_html():
+    from streaming.openai_api import sources_block
+
+    block = sources_block(
+        "en",
+        {
+            1: _citation(
+                1,
+                "Evil](https://evil.example) <img src=x onerror=alert(1)> *x* `y`",
+                "https://kb.example/a b(c)",
+            ),
+            2: _citation(2, "Line\nbreak & co", "javascript:alert(1)"),
+            3: _citation(3, "Plain", 'https://kb.example/q?a=1&b="2"<3>'),
+        },
+    )
+    lines = block.split("\n")[3:]
+    assert lines[0] == (
+        r"- [1] [Evil\]\(https://evil.example\) &lt;img src=x onerror=alert\(1\)&gt; \*x\* \`y\`]"
+        "(https://kb.example/a%20b%28c%29)"
+    )
+    assert lines[1] == "- [2] Line break &amp; co"  # not a link: only http(s) URLs are linked
+    assert lines[2] == "- [3] [Plain](https://kb.example/q?a=1&b=%222%22%3C3%3E)"
+    assert len(lines) == 3
+
+
+def _turns(n, size):
+    messages = []
+    for _ in range(n):
+        messages += [{"role": "user", "content": "v" * size}, {"role": "assistant", "content": "a" * size}]
+    return [*messages, {"role": "user", "content": "Hoe zwaar mag ik tillen?"}]
+
+
+@pytest.mark.parametrize(
+    ("messages", "code"),
+    [
+        (_turns(3, 340_000), "message_too_long"),  # the 2 MB body (six turns) that went upstream whole
+        ([{"role": "system", "content": "s" * 16_001}, *_turns(0, 0)], "message_too_long"),
+        (_turns(3, 12_000), "messages_too_long"),  # each fits, together they do not
+        ([{"role": "user", "content": "Hoe\x00 zwaar?"}], "invalid_query"),  # as the REST API
+        ([*_turns(1, 10)[:2], {"role": "assistant", "content": "a\x00"}, *_turns(0, 0)], "invalid_query"),
+        ([{"role": "user", "content": "x" * 3999 + "  "}], "query_too_long"),  # counted as sent
+    ],
+)
+async def test_messages_are_bounded_and_nul_is_refused(async_client, key, messages, code):
+    error = openai_error(await post(async_client, body(messages=messages), key), 400, code)
+    assert error["type"] == "invalid_request_error"
+    assert await StreamSession.objects.acount() == 0
+
+
+async def test_the_bounds_come_from_settings(small_kb, async_client, key, scripted_model, settings):
+    settings.EVI360_OPENAI_MAX_MESSAGE_CHARS = 100
+    openai_error(await post(async_client, body(messages=_turns(1, 101)), key), 400, "message_too_long")
+    settings.EVI360_OPENAI_MAX_MESSAGES_CHARS = 150
+    openai_error(await post(async_client, body(messages=_turns(1, 80)), key), 400, "messages_too_long")
+    settings.EVI360_OPENAI_MAX_MESSAGES_CHARS = 200
+    scripted_model(["Til max 23 kg."])
+    assert (await post(async_client, body(messages=_turns(1, 80)), key)).status_code == 200
