@@ -23,6 +23,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from evi360.db import Batch, run_db
 
+from . import tokens
 from .models import ApiKey
 
 # last_used_at is written at most once a minute per key, not on every request.
@@ -117,6 +118,8 @@ def _refusal(user: AbstractBaseUser | None, token: Token) -> str | None:
     ) != get_md5_hash_password(user.password)
     if revoked:
         return "The user's password has been changed."
+    if tokens.is_revoked(user, token):
+        return tokens.REVOKED
     return None
 
 
@@ -147,6 +150,7 @@ def _load_users(ids: Sequence[Hashable]) -> list[AbstractBaseUser | None]:
             connection.alias, attnames, [f.to_python(v) for f, v in zip(fields, row, strict=True)]
         )
         found[getattr(user, key.attname)] = user
+    tokens.load_cutoffs(found.values())
     return [found.get(i) for i in ids]
 
 
