@@ -451,7 +451,7 @@ _session_detail = SessionDetail.as_view()
 
 class LogoutView(TokenBlacklistView):
     """Log out: the given refresh token is blacklisted, so it gives no more access tokens (those
-    already issued expire on their own, after ``ACCESS_TOKEN_LIFETIME``). streaming/tokens.py."""
+    already issued expire on their own, after `JWT_ACCESS_MINUTES`)."""
 
     @extend_schema(
         summary="Log out: blacklist a refresh token",
