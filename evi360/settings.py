@@ -110,6 +110,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    # Refresh tokens are recorded, and blacklisted when rotated, logged out or revoked.
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "citations",
@@ -207,6 +209,7 @@ if not DEBUG:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "streaming.auth.ApiKeyAuthentication",
+        # simplejwt's, reading the header by our one rule and refusing revoked tokens too.
         "streaming.auth.BearerJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -244,6 +247,12 @@ SPECTACULAR_SETTINGS = {
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15, minimum=1)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 1, minimum=1)),
+    # A refresh gives a new refresh token too; the used one is blacklisted.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Refuses revoked refresh tokens, and those of deleted users, as a 401 (streaming/tokens.py).
+    "TOKEN_REFRESH_SERIALIZER": "streaming.tokens.TokenRefreshSerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "streaming.tokens.TokenBlacklistSerializer",
 }
 
 # --- EVI 360 ----------------------------------------------------------------------------------

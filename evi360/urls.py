@@ -21,6 +21,7 @@ urlpatterns = [
     path("healthz", monitoring.healthz, name="healthz"),
     path("api/v1/auth/token/", TokenObtainPairView.as_view(), name="token_obtain"),
     path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("api/v1/auth/logout/", api.LogoutView.as_view(), name="token_logout"),
     path("api/v1/stream/query", api.stream_query, name="stream_query"),
     path("api/v1/stream/sessions/", api.sessions, name="session_list"),
     path("api/v1/stream/sessions/<uuid:pk>", api.session_detail, name="session_detail"),

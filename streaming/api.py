@@ -22,10 +22,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework_simplejwt.views import TokenBlacklistView
 
 from citations.language import SUPPORTED
 from evi360.db import run_db
@@ -444,3 +447,16 @@ class ConversationDetail(_OwnConversations, generics.RetrieveDestroyAPIView):
 
 _session_list = SessionList.as_view()
 _session_detail = SessionDetail.as_view()
+
+
+class LogoutView(TokenBlacklistView):
+    """Log out: the given refresh token is blacklisted, so it gives no more access tokens (those
+    already issued expire on their own, after `JWT_ACCESS_MINUTES`)."""
+
+    @extend_schema(
+        summary="Log out: blacklist a refresh token",
+        responses={204: OpenApiResponse(description="The refresh token is blacklisted.")},
+    )
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        super().post(request, *args, **kwargs)
+        return Response(status=204)

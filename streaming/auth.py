@@ -24,6 +24,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from evi360.db import Batch, run_db
 
+from . import tokens
 from .models import ApiKey
 
 BEARER_PROBLEM = "The Authorization header must be 'Bearer <access token>'."
@@ -141,6 +142,8 @@ def _refusal(user: AbstractBaseUser | None, token: Token) -> str | None:
     ) != get_md5_hash_password(user.password)
     if revoked:
         return "The user's password has been changed."
+    if tokens.is_revoked(user, token):
+        return tokens.REVOKED
     return None
 
 
@@ -171,6 +174,7 @@ def _load_users(ids: Sequence[Hashable]) -> list[AbstractBaseUser | None]:
             connection.alias, attnames, [f.to_python(v) for f, v in zip(fields, row, strict=True)]
         )
         found[getattr(user, key.attname)] = user
+    tokens.load_cutoffs(found.values())
     return [found.get(i) for i in ids]
 
 
@@ -207,9 +211,10 @@ class ApiKeyAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-class BearerJWTAuthentication(JWTAuthentication):
-    """simplejwt's JWT authentication reading the header by ``bearer_token``, as our views do
-    (simplejwt itself splits on any whitespace and wants the scheme spelt exactly "Bearer")."""
+class BearerJWTAuthentication(tokens.JWTAuthentication):
+    """simplejwt's JWT authentication (refusing revoked tokens) reading the header by
+    ``bearer_token``, as our views do (simplejwt itself splits on any whitespace and wants the
+    scheme spelt exactly "Bearer")."""
 
     def get_header(self, request):  # type: ignore[no-untyped-def]
         return request.META.get("HTTP_AUTHORIZATION")

@@ -163,3 +163,19 @@ class ApiKey(models.Model):
         raw = cls.PREFIX + secrets.token_urlsafe(32)
         key = cls.objects.create(user=user, name=name, hint=raw[:12], key_hash=cls.digest(raw))
         return key, raw
+
+
+class TokenCutoff(models.Model):
+    """The JWTs of a user issued before ``valid_after`` are refused (their ``iat`` is earlier):
+    set by a password change, a deactivation or "log out everywhere" (streaming/tokens.py)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="token_cutoff"
+    )
+    valid_after = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "token cutoff"
+
+    def __str__(self) -> str:
+        return f"tokens of user {self.user_id} valid after {self.valid_after:%Y-%m-%d %H:%M:%S}"

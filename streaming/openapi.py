@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, NoReturn
 
 from django.urls import URLPattern, URLResolver, get_resolver
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme, TokenRefreshSerializerExtension
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -41,6 +42,15 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A personal API key (`evi_…`), made on the chat page's API keys page.",
         }
+
+
+class JWTScheme(SimpleJWTScheme):
+    # drf-spectacular's own extensions for simplejwt, for our subclasses (streaming/auth.py, tokens.py).
+    target_class = "streaming.auth.BearerJWTAuthentication"
+
+
+class TokenRefreshShape(TokenRefreshSerializerExtension):
+    target_class = "streaming.tokens.TokenRefreshSerializer"
 
 
 # --- Shapes ------------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from citations.language import SUPPORTED
 
+from . import tokens
 from .models import ApiKey
 
 
@@ -67,10 +69,14 @@ def chat(request: HttpRequest) -> HttpResponse:
 @login_required
 def api_keys(request: HttpRequest) -> HttpResponse:
     """The user's personal API keys (for OpenAI-compatible clients): create one, shown once;
-    revoke one."""
+    revoke one. And "log out everywhere": every JWT of the user's is revoked (API keys and this
+    browser session stay)."""
     new_key = None
     error = None
     if request.method == "POST":
+        if "logout_everywhere" in request.POST:
+            tokens.revoke_tokens(request.user)
+            return redirect(reverse("api_keys") + "?logged_out=1")
         if "revoke" in request.POST:
             key = get_object_or_404(
                 ApiKey, pk=request.POST["revoke"], user=request.user, revoked_at__isnull=True
@@ -84,4 +90,10 @@ def api_keys(request: HttpRequest) -> HttpResponse:
         else:
             _key, new_key = ApiKey.issue(request.user, name)
     keys = ApiKey.objects.filter(user=request.user, revoked_at__isnull=True)
-    return render(request, "streaming/api_keys.html", {"keys": keys, "new_key": new_key, "error": error})
+    context = {
+        "keys": keys,
+        "new_key": new_key,
+        "error": error,
+        "logged_out": request.method == "GET" and "logged_out" in request.GET,
+    }
+    return render(request, "streaming/api_keys.html", context)
