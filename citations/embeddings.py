@@ -224,10 +224,10 @@ class _Rows:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __del__(self) -> None:
+    def __del__(self, _close=os.close) -> None:  # bound now: at interpreter exit `os` may be gone
         fd = getattr(self, "_fd", None)
         if fd is not None:
-            os.close(fd)
+            _close(fd)
 
 
 def build_model(name: str) -> EmbeddingModel | None:
