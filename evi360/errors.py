@@ -1,13 +1,18 @@
-"""One JSON error shape for the whole API: ``{"error": {"code": ..., "message": ...}}``."""
+"""One JSON error shape for the whole API: ``{"error": {"code": ..., "message": ...}}``; OpenAI's
+under /v1/. Django's error handlers answer in these shapes there, never with an HTML page."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import bad_request, page_not_found, permission_denied, server_error
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -18,37 +23,76 @@ def error_response(
     return JsonResponse({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
-def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+def openai_error(
+    status: int, message: str, kind: str, code: str | None = None, headers: dict | None = None
+) -> JsonResponse:
+    """OpenAI's error shape, for everything under /v1/."""
+    return JsonResponse(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}},
+        status=status,
+        headers=headers,
+    )
+
+
+def family_error(
+    request: HttpRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> HttpResponse | None:
+    """The error in the shape of the request's API family (ours under /api/, OpenAI's under
+    /v1/); None elsewhere, where Django's pages answer."""
+    if request.path.startswith("/api/"):
+        return error_response(status, code, message, headers=headers)
+    if request.path.startswith("/v1/"):
+        kind = "server_error" if status >= 500 else "invalid_request_error"
+        return openai_error(status, message, kind, code, headers=headers)
+    return None
 
 
 @csrf_exempt  # a wrong path is a 404 whatever the method, not a CSRF failure
 def api_not_found(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-    return error_response(404, "not_found", "Not found.")
+    return family_error(request, 404, "not_found", "Not found.") or page_not_found(request, Http404())
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    if _is_api(request):
-        return error_response(403, "csrf_failed", f"CSRF check failed: {reason}")
-    from django.views.csrf import csrf_failure as django_csrf_failure
+    return family_error(request, 403, "csrf_failed", f"CSRF check failed: {reason}") or (
+        django_csrf_failure(request, reason)
+    )
 
-    return django_csrf_failure(request, reason)
+
+# Django answers these when a body is too large (DATA_UPLOAD_MAX_MEMORY_SIZE) or has too many
+# form fields or files; they reach handler400 as SuspiciousOperation.
+TOO_LARGE = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, TOO_LARGE):
+        response = family_error(request, 413, "request_too_large", str(exception))
+    else:
+        response = family_error(request, 400, "bad_request", "Bad request.")
+    return response or bad_request(request, exception)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return family_error(request, 403, "forbidden", "Forbidden.") or permission_denied(request, exception)
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    if _is_api(request):
-        return error_response(404, "not_found", "Not found.")
-    from django.views.defaults import page_not_found
-
-    return page_not_found(request, exception)
+    return family_error(request, 404, "not_found", "Not found.") or page_not_found(request, exception)
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
-    if _is_api(request):
-        return error_response(500, "internal", "Something went wrong on our side.")
-    from django.views.defaults import server_error
+    response = family_error(request, 500, "internal", "Something went wrong on our side.")
+    return response or server_error(request)
 
-    return server_error(request)
+
+class JSONErrorsMixin:
+    """For DRF views whose renderer is not JSON (the schema's YAML, Swagger UI's HTML): their
+    errors (a wrong method, a throttle) are rendered as JSON, in our shape, all the same."""
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if getattr(response, "exception", False):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
 
 
 _DRF_CODES = {

@@ -3,12 +3,24 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from evi360.errors import api_not_found
+from evi360.errors import JSONErrorsMixin, api_not_found
 from streaming import api, monitoring, openai_api
 from streaming import views as streaming_views
 
+# JSON under /api/ (ours) and /v1/ (OpenAI's), Django's pages elsewhere.
+handler400 = "evi360.errors.handler400"
+handler403 = "evi360.errors.handler403"
 handler404 = "evi360.errors.handler404"
 handler500 = "evi360.errors.handler500"
+
+
+class SchemaView(JSONErrorsMixin, SpectacularAPIView):
+    pass
+
+
+class DocsView(JSONErrorsMixin, SpectacularSwaggerView):
+    pass
+
 
 urlpatterns = [
     path("", streaming_views.chat, name="chat"),
@@ -30,8 +42,9 @@ urlpatterns = [
     path("api/v1/conversations/<uuid:pk>", api.ConversationDetail.as_view(), name="conversation_detail"),
     # OpenAPI 3.1 and its interactive docs (Swagger UI), served from our own static files.
     # (Not ReDoc: drf-spectacular's page for it loads fonts from Google.)
-    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
-    # JSON, not Django's HTML (or DEBUG) page, for any other path under /api/.
+    path("api/schema/", SchemaView.as_view(), name="api_schema"),
+    path("api/docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),
+    # JSON, not Django's HTML (or DEBUG) page, for any other path under /api/ and /v1/.
     re_path(r"^api/", api_not_found),
+    re_path(r"^v1/", api_not_found),
 ]

@@ -7,11 +7,10 @@ session's event log. Every refusal before the stream starts is a JSON error, nev
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
@@ -31,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework_simplejwt.views import TokenBlacklistView
 
 from citations.language import SUPPORTED
+from evi360 import parsing
 from evi360.db import run_db
 from evi360.errors import error_response
 
@@ -44,6 +44,9 @@ from .sse import encode_retry, http_status
 from .starting import StreamRefused, begin_stream
 
 MAX_QUERY_CHARS = 4000
+# Event ids, page numbers and sizes are counts: 18 digits fit in a 64-bit column and are far
+# more than any stream or list has; Python's int() refuses more than 4,300 (a ValueError).
+MAX_COUNT_DIGITS = 18
 LANGUAGES = {"auto", *SUPPORTED}
 
 
@@ -57,9 +60,9 @@ class BadRequest(Exception):
 def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None]:
     """(query, requested language or None for auto, conversation id) from a JSON body."""
     try:
-        body = json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("invalid_json", "The request body is not valid JSON.") from None
+        body = parsing.loads(request.body or b"")
+    except parsing.JSONRefused as refused:
+        raise BadRequest("invalid_json", str(refused)) from None
     if not isinstance(body, dict):
         raise BadRequest("invalid_json", "The request body must be a JSON object.")
     query = body.get("query")
@@ -232,7 +235,7 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if isinstance(owned, HttpResponse):
         return owned
     raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
-    if raw and not (raw.isascii() and raw.isdigit()):
+    if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_COUNT_DIGITS):
         return error_response(
             400, "invalid_last_event_id", "'last_event_id' must be an event id (0, 1, 2, …)."
         )
@@ -339,8 +342,8 @@ class SessionPagination(PageNumberPagination):
         raw = request.query_params.get(name)
         if raw is None:
             return None
-        if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-            raise ValidationError({name: "must be a positive integer"})
+        if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_COUNT_DIGITS or int(raw) < 1:
+            raise ValidationError({name: f"must be a positive integer of at most {MAX_COUNT_DIGITS} digits"})
         return int(raw)
 
     def get_page_size(self, request: Any) -> int:
@@ -394,15 +397,27 @@ class SessionList(_OwnSessions, generics.ListAPIView):
             queryset = queryset.filter(status=status)
         for name, lookup in (("since", "created_at__gte"), ("until", "created_at__lt")):
             if (raw := params.get(name)) is not None:
-                moment = parse_datetime(raw) or (
-                    datetime.combine(day, datetime.min.time()) if (day := parse_date(raw)) else None
-                )
-                if moment is None:
+                if (moment := parse_moment(raw)) is None:
                     raise ValidationError({name: "must be an ISO 8601 date or date-time"})
-                if timezone.is_naive(moment):
-                    moment = timezone.make_aware(moment)
                 queryset = queryset.filter(**{lookup: moment})
         return queryset
+
+
+def parse_moment(raw: str) -> datetime | None:
+    """An aware datetime in UTC from an ISO 8601 date (midnight, local time) or date-time; None for
+    anything else, impossible dates (2024-02-30) and moments outside years 1-9999 once in UTC
+    (9999-12-31T23:59:59-23:59), which the database could not take."""
+    try:
+        moment = parse_datetime(raw) or (
+            datetime.combine(day, datetime.min.time()) if (day := parse_date(raw)) else None
+        )
+        if moment is None:
+            return None
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 class SessionDetail(_OwnSessions, generics.RetrieveAPIView):

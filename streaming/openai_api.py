@@ -21,6 +21,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from evi360 import parsing
+from evi360.errors import openai_error
+
 from . import agent
 from .api import MAX_QUERY_CHARS
 from .auth import identify
@@ -47,16 +50,6 @@ def model_ids() -> list[str]:
     if agent.model_display_name() == OFFLINE_MODEL_NAME:
         ids.append(OFFLINE_MODEL_ID)
     return ids
-
-
-def openai_error(
-    status: int, message: str, kind: str, code: str | None = None, headers: dict | None = None
-) -> JsonResponse:
-    return JsonResponse(
-        {"error": {"message": message, "type": kind, "param": None, "code": code}},
-        status=status,
-        headers=headers,
-    )
 
 
 class BadBody(Exception):
@@ -88,9 +81,9 @@ def _text(content: Any, role: str) -> str:
 def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]:
     """(model, question, history pairs, stream, include usage) from a Chat Completions body."""
     try:
-        body = json.loads(raw or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadBody("The request body is not valid JSON.", "invalid_json") from None
+        body = parsing.loads(raw or b"")
+    except parsing.JSONRefused as refused:
+        raise BadBody(str(refused), "invalid_json") from None
     if not isinstance(body, dict):
         raise BadBody("The request body must be a JSON object.", "invalid_json")
     model = body.get("model")
@@ -302,9 +295,12 @@ async def _caller(request: HttpRequest):  # type: ignore[no-untyped-def]
     return caller.user, None
 
 
+@csrf_exempt  # bearer-token API: a wrong method is a 405 whatever the cookies
 async def models(request: HttpRequest) -> HttpResponse:
     if request.method != "GET":
-        return openai_error(405, "Use GET.", "invalid_request_error", "method_not_allowed")
+        return openai_error(
+            405, "Use GET.", "invalid_request_error", "method_not_allowed", headers={"Allow": "GET"}
+        )
     _user, refusal = await _caller(request)
     if refusal:
         return refusal
@@ -323,7 +319,9 @@ async def models(request: HttpRequest) -> HttpResponse:
 async def chat_completions(request: HttpRequest) -> HttpResponse:
     received_at = time.monotonic()
     if request.method != "POST":
-        return openai_error(405, "Use POST.", "invalid_request_error", "method_not_allowed")
+        return openai_error(
+            405, "Use POST.", "invalid_request_error", "method_not_allowed", headers={"Allow": "POST"}
+        )
     user, refusal = await _caller(request)
     if refusal:
         return refusal

@@ -78,9 +78,10 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             tokens.revoke_tokens(request.user)
             return redirect(reverse("api_keys") + "?logged_out=1")
         if "revoke" in request.POST:
-            key = get_object_or_404(
-                ApiKey, pk=request.POST["revoke"], user=request.user, revoked_at__isnull=True
-            )
+            raw = request.POST["revoke"]
+            if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # a key's id, nothing else
+                return _keys_page(request, error=_("That is not a key of yours."), status=400)
+            key = get_object_or_404(ApiKey, pk=int(raw), user=request.user, revoked_at__isnull=True)
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
             return redirect("api_keys")
@@ -89,11 +90,16 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             error = _("Give the key a name of at most 100 characters.")
         else:
             _key, new_key = ApiKey.issue(request.user, name)
-    keys = ApiKey.objects.filter(user=request.user, revoked_at__isnull=True)
+    return _keys_page(request, new_key=new_key, error=error)
+
+
+def _keys_page(
+    request: HttpRequest, new_key: str | None = None, error: str | None = None, status: int = 200
+) -> HttpResponse:
     context = {
-        "keys": keys,
+        "keys": ApiKey.objects.filter(user=request.user, revoked_at__isnull=True),
         "new_key": new_key,
         "error": error,
         "logged_out": request.method == "GET" and "logged_out" in request.GET,
     }
-    return render(request, "streaming/api_keys.html", context)
+    return render(request, "streaming/api_keys.html", context, status=status)
