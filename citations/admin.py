@@ -54,6 +54,9 @@ class SourceAdmin(admin.ModelAdmin):
     readonly_fields = ["origin", "content_hash", "loaded_at"]
     inlines = [ChunkInline]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}  # no style attributes: the CSP allows none
+
     def get_queryset(self, request):  # type: ignore[no-untyped-def]
         return (
             super()
@@ -77,9 +80,9 @@ class SourceAdmin(admin.ModelAdmin):
         done, total = obj.embedded, obj.chunk_count  # type: ignore[attr-defined]
         if not embeddings.enabled():
             return "dense retrieval off"
-        colour = "#2e7d32" if done == total else "#c62828"
+        state = "done" if done == total else "missing"  # colours: static/css/admin.css
         label = "all embedded" if done == total else f"{total - done} to embed"
-        return format_html('<span style="color:{}">{}/{} · {}</span>', colour, done, total, label)
+        return format_html('<span class="embedding-{}">{}/{} · {}</span>', state, done, total, label)
 
 
 @admin.register(Chunk)

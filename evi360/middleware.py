@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from csp import middleware as csp
+from csp.constants import NONE
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -46,6 +48,26 @@ class InlineMixin:
 
 class SecurityMiddleware(InlineMixin, security.SecurityMiddleware):
     pass
+
+
+# What is not HTML (the API's JSON and SSE, the schema, Swagger UI's init script) loads nothing and
+# is framed by no one, whatever it contains.
+NOT_HTML_POLICY = {"default-src": [NONE], "frame-ancestors": [NONE]}
+
+
+class CSPMiddleware(InlineMixin, csp.CSPMiddleware):
+    """django-csp's (no I/O: a header built from settings, a nonce made only if a template asks),
+    with ``NOT_HTML_POLICY`` for responses that are not HTML. Only headers are set: streamed
+    bodies are left alone."""
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponseBase, report_only: bool = False
+    ) -> csp.PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        html = response.get("Content-Type", "").startswith("text/html")
+        if parts.config is None and not report_only and not html:
+            parts.config = NOT_HTML_POLICY
+        return parts
 
 
 class SessionMiddleware(InlineMixin, sessions.SessionMiddleware):

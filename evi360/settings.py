@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -114,6 +115,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",  # its system checks flag django-csp 3.x settings
     "citations",
     "streaming",
 ]
@@ -123,6 +125,7 @@ INSTALLED_APPS = [
 # hook (evi360/middleware.py).
 MIDDLEWARE = [
     "evi360.middleware.SecurityMiddleware",
+    "evi360.middleware.CSPMiddleware",
     "evi360.middleware.SessionMiddleware",
     "evi360.middleware.LocaleMiddleware",
     "evi360.middleware.CommonMiddleware",
@@ -202,6 +205,31 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 
+# Content-Security-Policy of the HTML pages: our own origin only, no inline script or style (the
+# templates have none; tests/evi360/test_csp.py keeps it so). Responses that are not HTML (the
+# API's JSON, SSE, the schema) get evi360.middleware.CSPMiddleware's "default-src 'none'".
+# EVI360_CSP_REPORT_URI: where browsers POST violation reports (a collector of yours), if set.
+EVI360_CSP_REPORT_URI = env_str("EVI360_CSP_REPORT_URI")
+if EVI360_CSP_REPORT_URI and not re.fullmatch(r"(https?://|/)\S+", EVI360_CSP_REPORT_URI):
+    raise ImproperlyConfigured(
+        f"EVI360_CSP_REPORT_URI={EVI360_CSP_REPORT_URI!r} is not an http(s) URL or a path"
+    )
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # the admin's and Swagger UI's icons are data: URLs
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "report-uri": EVI360_CSP_REPORT_URI or None,
+    },
+}
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
@@ -237,6 +265,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: it would send our schema's URL to a third party (and the
+    # CSP refuses its image).
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
     "PREPROCESSING_HOOKS": ["streaming.openapi.add_streaming_endpoints"],
     "POSTPROCESSING_HOOKS": [

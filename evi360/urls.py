@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from evi360.errors import JSONErrorsMixin, api_not_found
@@ -18,7 +18,7 @@ class SchemaView(JSONErrorsMixin, SpectacularAPIView):
     pass
 
 
-class DocsView(JSONErrorsMixin, SpectacularSwaggerView):
+class DocsView(JSONErrorsMixin, SpectacularSwaggerSplitView):
     pass
 
 
@@ -43,7 +43,13 @@ urlpatterns = [
     # OpenAPI 3.1 and its interactive docs (Swagger UI), served from our own static files.
     # (Not ReDoc: drf-spectacular's page for it loads fonts from Google.)
     path("api/schema/", SchemaView.as_view(), name="api_schema"),
-    path("api/docs/", DocsView.as_view(url_name="api_schema"), name="api_docs"),
+    # The split view serves its init script from /api/docs/?script, not inline (the CSP allows no
+    # inline script); templates/api_docs.html takes its inline <style> to a stylesheet.
+    path(
+        "api/docs/",
+        DocsView.as_view(url_name="api_schema", template_name="api_docs.html"),
+        name="api_docs",
+    ),
     # JSON, not Django's HTML (or DEBUG) page, for any other path under /api/ and /v1/.
     re_path(r"^api/", api_not_found),
     re_path(r"^v1/", api_not_found),

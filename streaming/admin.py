@@ -57,6 +57,9 @@ class StreamSessionAdmin(admin.ModelAdmin):
     inlines = [StreamCitationInline]
     ordering = ["-created_at"]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}  # no style attributes: the CSP allows none
+
     # Logs are evidence: nobody adds or edits them; only superusers may delete.
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -70,8 +73,8 @@ class StreamSessionAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: StreamSession) -> str:
         return format_html(
-            '<span style="background:{};color:#fff;padding:1px 6px;border-radius:3px">{}</span>',
-            charts.STATUS_COLORS.get(obj.status, "#495057"),
+            '<span class="status-badge status-{}">{}</span>',  # colours: static/css/admin.css
+            obj.status,
             obj.status,
         )
 

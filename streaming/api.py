@@ -244,9 +244,11 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     shared = shared_log() if run is None else None
     if shared is not None and await shared.has_events(str(pk)):
         # Generated (or being generated) by another worker: read it from Redis.
+        if start and await shared.ended_before(str(pk), start):
+            return _no_more_events()
         return EventStreamResponse(_remote_body(shared, str(pk), start))
     if run is None and (kept := await run_db(selectors.replayed_events, pk, start)) is not None:
-        return EventStreamResponse(_replay_body(kept))
+        return EventStreamResponse(_replay_body(kept)) if kept else _no_more_events()
     if run is None:
         detail = reverse("session_detail", args=[pk])
         response = error_response(
@@ -256,7 +258,17 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         )
         response["Link"] = f'<{detail}>; rel="related"'
         return response
+    if run.log.closed and start >= len(run.log):
+        return _no_more_events()
     return sse_response(run, start=start)
+
+
+def _no_more_events() -> HttpResponse:
+    """A reconnect after the terminal event: 204, which stops an EventSource for good (an empty
+    200 would have it reconnect again and again)."""
+    response = HttpResponse(status=204)
+    del response["Content-Type"]
+    return response
 
 
 @csrf_exempt  # CSRF applies to session callers only; checked in _caller_or_error

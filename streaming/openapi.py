@@ -266,6 +266,10 @@ class SessionEventsDoc(APIView):
         ],
         responses={
             (200, "text/event-stream"): _event_stream("The session's events."),
+            204: OpenApiResponse(
+                description="The stream has ended and `Last-Event-ID` is its terminal event (or later): "
+                "nothing is left, and EventSource stops reconnecting."
+            ),
             400: _error("`last_event_id` is not an event id (`invalid_last_event_id`)."),
             401: _error("No or invalid credentials."),
             404: _error("Not one of your sessions."),

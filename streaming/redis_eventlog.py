@@ -270,6 +270,16 @@ async def has_events(session_id: str) -> bool:
         return False
 
 
+async def ended_before(session_id: str, start: int) -> bool:
+    """Whether the stream has ended with fewer than ``start`` + 1 events: nothing is left to
+    read from ``start`` on. False when Redis cannot say (a reader then finds out)."""
+    try:
+        written, ended = await _stored(client(), events_key(session_id))
+    except RedisError:
+        return False
+    return ended and start >= written
+
+
 async def read(session_id: str, start: int = 0, *, keep_alive: float) -> AsyncIterator[bytes]:
     """The session's events from sequence number ``start`` on, as they are written, until the end
     entry. Several ready events go out in one chunk; ``KEEP_ALIVE`` when none came for
@@ -283,11 +293,8 @@ async def read(session_id: str, start: int = 0, *, keep_alive: float) -> AsyncIt
     registered = 0.0
     idle_checks = 0
     try:
-        if start:
-            with contextlib.suppress(RedisError):  # unreachable: the loop below deals with it
-                written, ended = await _stored(redis, key)
-                if ended and start >= written:
-                    return  # past the end of a finished stream (XREAD would wait for more)
+        if start and await ended_before(session_id, start):
+            return  # past the end of a finished stream (XREAD would wait for more)
         while True:
             try:
                 if time.monotonic() - registered > min(keep_alive, READER_TTL / 4):

@@ -103,6 +103,13 @@ def test_the_event_log_backend_follows_redis_and_refuses_nonsense():
     assert "needs REDIS_URL" in backend(EVI360_EVENT_LOG="redis").stderr
 
 
+def test_a_csp_report_uri_must_be_a_url_or_a_path():
+    result = start(EVI360_CSP_REPORT_URI="csp.example/report")
+    assert result.returncode != 0
+    assert "EVI360_CSP_REPORT_URI='csp.example/report' is not an http(s) URL or a path" in result.stderr
+    assert start(EVI360_CSP_REPORT_URI="https://csp.example/report").returncode == 0
+
+
 def test_the_served_app_loads_no_library_it_does_not_use():
     """Served by uvicorn or the daphne CLI, the app does not carry Twisted (~16 MiB; daphne's
     app is for `manage.py runserver` alone, which still gets daphne's streaming server) nor,

@@ -34,6 +34,7 @@ async def test_a_request_that_writes_nothing_takes_no_thread_hop(hops, user):
     response = await client.get("/api/v1/stream/sessions/")
     assert response.status_code == 200
     assert response["X-Frame-Options"] == "DENY"  # the response hooks ran
+    assert "default-src 'none'" in response["Content-Security-Policy"]  # django-csp's too
     assert hops == []
 
 

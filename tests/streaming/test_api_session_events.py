@@ -14,7 +14,7 @@ from django.utils import timezone
 from streaming import redis_eventlog
 from streaming.eventlog import shared_log
 from streaming.models import ClientKind, Status, StreamReplay, StreamSession
-from tests.conftest import log_session, parse_sse
+from tests.conftest import log_session, parse_sse, redis_test_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CREATE = "/api/v1/stream/sessions/"
@@ -111,7 +111,7 @@ async def test_last_event_id_as_a_query_parameter(small_kb, web, scripted_model)
     header = await web.get(url, {"last_event_id": "1"}, headers={"Last-Event-ID": "3"})
     assert parse_sse(await read(header)) == full[4:]
     assert parse_sse(await read(await web.get(url, headers={"Last-Event-ID": ""}))) == full
-    assert parse_sse(await read(await web.get(url, {"last_event_id": "99"}))) == []
+    assert (await web.get(url, {"last_event_id": "99"})).status_code == 204  # past the end
     for bad in ("-1", "x", "1.5", "\u0661", "\u00b2"):  # Arabic-Indic one, superscript two
         response = await web.get(url, {"last_event_id": bad})
         assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_last_event_id"
@@ -133,7 +133,7 @@ async def test_a_finished_session_replays_in_full_until_the_retention_ends(small
     assert await read(await web.get(created["events_url"])) == first
     resumed = await read(await web.get(created["events_url"], headers={"Last-Event-ID": "1"}))
     assert parse_sse(resumed) == parse_sse(first)[2:]
-    assert parse_sse(await read(await web.get(created["events_url"], {"last_event_id": "99"}))) == []
+    assert (await web.get(created["events_url"], {"last_event_id": "99"})).status_code == 204
     # the retention has passed
     await StreamReplay.objects.filter(session_id=created["session_id"]).aupdate(
         kept_until=timezone.now() - timedelta(seconds=1)
@@ -179,7 +179,42 @@ async def test_a_replay_the_database_could_not_take_is_kept_in_the_process(
     monkeypatch.undo()  # the database is back; it never got this replay
     assert not await StreamReplay.objects.aexists()
     assert await read(await web.get(created["events_url"])) == first
+    after_the_end = {"Last-Event-ID": str(parse_sse(first)[-1][0])}
+    assert (await web.get(created["events_url"], headers=after_the_end)).status_code == 204
     RUNS.pop(created["session_id"])
+
+
+@pytest.mark.parametrize("event_log", ["memory", "redis"])
+async def test_a_reconnect_after_the_terminal_event_is_204(
+    small_kb, web, scripted_model, settings, event_log
+):
+    """EventSource reconnects after any response that ends, an empty 200 included; 204 stops it."""
+    if event_log == "redis":
+        if (url := redis_test_url(12)) is None:
+            pytest.skip("no Redis at REDIS_URL's server or 127.0.0.1:6379")
+        settings.REDIS_URL, settings.EVI360_EVENT_LOG = url, "redis"
+    scripted_model(["een ", "twee"])
+    created = await create(web, {"query": "tillen"})
+    events_url, session_id = created["events_url"], created["session_id"]
+    events = parse_sse(await read(await web.get(events_url)))
+    assert events[-1][1] == "done"
+    last, before_last = str(events[-1][0]), str(events[-2][0])
+
+    async def reconnect(last_event_id: str):
+        return await web.get(events_url, headers={"Last-Event-ID": last_event_id})
+
+    # The run in this process, then (once it has ended) Redis or the database's replay.
+    for _ in ("running here", "ended"):
+        response = await reconnect(last)
+        assert response.status_code == 204 and not response.has_header("Content-Type")
+        assert response.content == b""
+        # One event earlier still gets the terminal event.
+        assert [e[1] for e in parse_sse(await read(await reconnect(before_last)))] == ["done"]
+        await ended(session_id)
+    if event_log == "redis":
+        assert await redis_eventlog.has_events(session_id)  # the 204 came from Redis
+        await redis_eventlog.client().delete(redis_eventlog.events_key(session_id))
+        assert (await reconnect(last)).status_code == 204  # from the database's replay
 
 
 async def test_a_session_that_is_not_running_is_410(web, user):

@@ -85,8 +85,22 @@ def offline_server(tmp_path_factory):
         yield server
 
 
+# Every page records what its Content-Security-Policy refused (Playwright's init script itself is
+# not subject to it); `violations(page)` reads the record of the current document.
+WATCH_CSP = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
+def violations(page: Page) -> list[str]:
+    return page.evaluate("window.cspViolations")
+
+
 def logged_in(browser, server, locale: str = "en-GB") -> Page:
     context = browser.new_context(locale=locale, viewport={"width": 1100, "height": 800})
+    context.add_init_script(WATCH_CSP)
     page = context.new_page()
     page.goto(f"{server.base}/")
     page.fill("input[name=username]", USERNAME)
@@ -396,3 +410,65 @@ def test_the_answer_resumes_where_it_stopped_after_the_network_drops(browser, tm
         assert [r for r in requests if r.endswith(f"/api/v1/stream/sessions/{session['id']}/events")] == [
             f"{proxied.base}/api/v1/stream/sessions/{session['id']}/events"
         ] * 4
+
+
+def test_the_chat_page_keeps_to_its_content_security_policy(browser, offline_server):
+    page = logged_in(browser, offline_server)
+    refused = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    assert "script-src 'self'" in page.evaluate(
+        "() => fetch('/').then(r => r.headers.get('content-security-policy'))"
+    )
+    ask(page, "Hoe zwaar mag ik tillen?")
+    wait_done(page)
+    page.locator("[data-testid=citations] li").first.wait_for()
+    assert violations(page) == [] and refused == []
+    # And the browser does refuse what the policy forbids (and the watcher sees it).
+    page.evaluate(
+        """document.body.insertAdjacentHTML("beforeend", '<img src="/x" onerror="window.pwned=1">')"""
+    )
+    page.wait_for_function("() => window.cspViolations.length > 0")
+    assert violations(page)[0].startswith("script-src-attr")
+    assert page.evaluate("window.pwned") is None
+
+
+def test_the_api_keys_page_asks_before_it_revokes_without_inline_script(browser, offline_server):
+    page = logged_in(browser, offline_server)
+    page.goto(f"{offline_server.base}/settings/keys/")
+    page.fill("input[name=name]", "OpenWebUI")
+    page.click("text=Create key")
+    expect(page.locator("[data-testid=new-key]")).to_be_visible()
+    assert violations(page) == []
+
+    asked = []
+
+    def answer(dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    # Dismissed: nothing is sent.
+    page.once("dialog", lambda d: answer(d, False))
+    page.click("[data-testid=logout-everywhere] button")
+    page.wait_for_timeout(300)
+    assert asked == ["Log out of the API everywhere?"]
+    expect(page.locator("[data-testid=logged-out]")).to_have_count(0)
+    page.once("dialog", lambda d: answer(d, False))
+    page.click("button[name=revoke]")
+    expect(page.locator("button[name=revoke]")).to_have_count(1)
+    assert asked[-1] == "Revoke this key?"
+
+    # Accepted: the form is sent.
+    page.once("dialog", lambda d: answer(d, True))
+    page.click("[data-testid=logout-everywhere] button")
+    expect(page.locator("[data-testid=logged-out]")).to_be_visible()
+    assert violations(page) == []
+
+
+def test_the_api_docs_render_under_the_policy(browser, offline_server):
+    page = logged_in(browser, offline_server)
+    page.goto(f"{offline_server.base}/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("EVI 360 API")
+    expect(page.locator(".opblock").first).to_be_visible()
+    page.locator(".opblock-summary").first.click()  # an operation opens (React, no inline script)
+    expect(page.locator(".opblock-body").first).to_be_visible()
+    assert violations(page) == []

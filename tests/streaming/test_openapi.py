@@ -137,7 +137,12 @@ def test_docs_page_uses_only_our_static_files(client):
     response = client.get("/api/docs/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "/api/schema/" in html
+    # Swagger UI's init script comes from the page's own URL (the CSP allows no inline script).
+    script = re.search(r"""<script src="(/api/docs/\?[^"]*script[^"]*)">""", html)
+    assert script, html
+    init = client.get(script[1].replace("&amp;", "&"))
+    assert init["Content-Type"].startswith("application/javascript")
+    assert "/api/schema/" in init.content.decode()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html), "no CDN"
     assets = re.findall(r"""(?:src|href)=["'](/static/[^"']+)["']""", html)
     assert any("swagger-ui" in a for a in assets)

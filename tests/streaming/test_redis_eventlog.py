@@ -75,6 +75,9 @@ async def test_another_worker_reads_what_this_one_generates(small_kb, user, scri
     assert [e[0] for e in events] == list(range(len(events)))
     assert events[-1][1] == "done" and text(events) == "".join(WORDS)
     assert await remote(str(session.id), start=5) == b"".join(run.log.events[5:])  # after the end
+    # Nothing is left after the terminal event (the events endpoint answers 204 then).
+    assert await redis_eventlog.ended_before(str(session.id), len(events))
+    assert not await redis_eventlog.ended_before(str(session.id), len(events) - 1)
 
 
 async def test_ten_reconnects_lose_and_repeat_nothing(small_kb, user, scripted_model, redis_log):
