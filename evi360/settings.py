@@ -116,6 +116,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",  # its system checks flag django-csp 3.x settings
+    # Login throttling: failed logins are counted in the database (see "Login throttling" below).
+    "axes",
     "citations",
     "streaming",
 ]
@@ -133,6 +135,9 @@ MIDDLEWARE = [
     "evi360.middleware.AuthenticationMiddleware",
     "evi360.middleware.MessageMiddleware",
     "evi360.middleware.XFrameOptionsMiddleware",
+    # Async-capable: on the event loop it only reads a flag the login views set; the refusal page of a
+    # locked-out login is its one trip to a thread.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "evi360.urls"
@@ -189,6 +194,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# django-axes' backend first: it refuses a locked-out login before any password is checked. It
+# authenticates no one itself; sessions, JWTs and API keys never pass through authenticate().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -285,6 +296,26 @@ SIMPLE_JWT = {
     "TOKEN_REFRESH_SERIALIZER": "streaming.tokens.TokenRefreshSerializer",
     "TOKEN_BLACKLIST_SERIALIZER": "streaming.tokens.TokenBlacklistSerializer",
 }
+
+# --- Login throttling (django-axes) --------------------------------------------------------------
+# /accounts/login/, /admin/login/ and POST /api/v1/auth/token/: after EVI360_LOGIN_FAILURE_LIMIT
+# failed logins for one username, or from one client address, further logins of that username or
+# from that address are refused (429 with Retry-After) until EVI360_LOGIN_COOLOFF_SECONDS after the
+# last counted failure. Counts live in the database (axes' AccessAttempt): shared by every worker
+# whether or not Redis is configured, and listed in the admin, where staff clear a lockout.
+EVI360_LOGIN_FAILURE_LIMIT = env_int("EVI360_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+EVI360_LOGIN_COOLOFF_SECONDS = env_int("EVI360_LOGIN_COOLOFF_SECONDS", 900, minimum=1)
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = EVI360_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=EVI360_LOGIN_COOLOFF_SECONDS)
+# Each on its own: per account (any address) and per address (any username).
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt during a lockout is not counted: the lockout ends when Retry-After said.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# REMOTE_ADDR only: never X-Forwarded-For (which a client can set), not even through django-ipware.
+AXES_CLIENT_IP_CALLABLE = "streaming.login_throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "streaming.login_throttling.lockout_response"
 
 # --- EVI 360 ----------------------------------------------------------------------------------
 # "offline" (the built-in extractive model, no key and no network) or a Pydantic AI model name

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenRefreshView
 
 from evi360.errors import JSONErrorsMixin, api_not_found
 from streaming import api, monitoring, openai_api
@@ -31,7 +31,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("metrics", monitoring.metrics_view, name="metrics"),
     path("healthz", monitoring.healthz, name="healthz"),
-    path("api/v1/auth/token/", TokenObtainPairView.as_view(), name="token_obtain"),
+    path("api/v1/auth/token/", api.TokenObtainView.as_view(), name="token_obtain"),
     path("api/v1/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/v1/auth/logout/", api.LogoutView.as_view(), name="token_logout"),
     path("api/v1/stream/query", api.stream_query, name="stream_query"),

@@ -23,18 +23,18 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework_simplejwt.views import TokenBlacklistView
+from rest_framework_simplejwt.views import TokenBlacklistView, TokenObtainPairView
 
 from citations.language import SUPPORTED
 from evi360 import parsing
 from evi360.db import run_db
 from evi360.errors import error_response
 
-from . import selectors
+from . import login_throttling, selectors
 from .auth import Caller, csrf_problem, identify
 from .eventlog import RUNS, StreamRun, collect, shared_log, stream_response
 from .generation import snippet
@@ -474,6 +474,26 @@ class ConversationDetail(_OwnConversations, generics.RetrieveDestroyAPIView):
 
 _session_list = SessionList.as_view()
 _session_detail = SessionDetail.as_view()
+
+
+class TokenObtainView(TokenObtainPairView):
+    """Log in: an access and a refresh token for a username and password. After too many failed
+    logins for a username or from an address, its logins are refused for a while (429,
+    `too_many_login_attempts`, `Retry-After`); a successful login clears its failed attempts."""
+
+    # simplejwt's view with login throttling (streaming/login_throttling.py); the 429 is added to
+    # the schema by streaming/openapi.py.
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response | HttpResponse:
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            # Set on this (DRF) request by axes' backend or its failed-login handler.
+            if getattr(request, "axes_locked_out", False):
+                return login_throttling.lockout_response(request)
+            raise
+        login_throttling.login_succeeded(request, request.data[self.get_serializer_class().username_field])
+        return response
 
 
 class LogoutView(TokenBlacklistView):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme, TokenRefreshSerializerExtension
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
@@ -403,6 +403,15 @@ _COMMON_ERRORS = {
     "400": "The request is not valid (`invalid_request`, `invalid_json`, …).",
     "401": "No or invalid credentials (`not_authenticated`).",
     "404": "Not found, not yours, or a page past the last (`not_found`): others' objects are never shown.",
+    "429": "Too many failed logins for this username or from this address (`too_many_login_attempts`); "
+    "`Retry-After` gives the seconds to wait.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "schema": {"type": "integer", "minimum": 1},
+        "description": "Seconds to wait.",
+        "required": True,
+    }
 }
 
 
@@ -426,10 +435,13 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             wanted = ["400", "401"]
             if "{" in path or any(p["name"] == "page" for p in operation.get("parameters", [])):
                 wanted.append("404")
+            if path == reverse("token_obtain"):  # login throttling (streaming/login_throttling.py)
+                wanted.append("429")
             for status in wanted:
                 if status not in responses:
                     responses[status] = {
                         "content": {"application/json": {"schema": _ERROR_REF}},
                         "description": _COMMON_ERRORS[status],
+                        **({"headers": _RETRY_AFTER} if status == "429" else {}),
                     }
     return result
