@@ -47,6 +47,7 @@ MAX_QUERY_CHARS = 4000
 # Event ids, page numbers and sizes are counts: 18 digits fit in a 64-bit column and are far
 # more than any stream or list has; Python's int() refuses more than 4,300 (a ValueError).
 MAX_COUNT_DIGITS = 18
+MAX_COUNT = 10**MAX_COUNT_DIGITS - 1  # the schema's maximum for them
 LANGUAGES = {"auto", *SUPPORTED}
 
 
@@ -372,6 +373,7 @@ class SessionPagination(PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"]["minimum"] = 1
+            parameter["schema"]["maximum"] = MAX_COUNT
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"]["maximum"] = self.max_page_size
         return parameters
