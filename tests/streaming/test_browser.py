@@ -472,3 +472,40 @@ def test_the_api_docs_render_under_the_policy(browser, offline_server):
     page.locator(".opblock-summary").first.click()  # an operation opens (React, no inline script)
     expect(page.locator(".opblock-body").first).to_be_visible()
     assert violations(page) == []
+
+
+def test_the_admin_keeps_to_the_policy(browser, offline_server):
+    offline_server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; "
+        "get_user_model().objects.create_superuser('root', password='a-long-pass-123')",
+    )
+    # One stream in the log (read to its end), so the list shows a status badge.
+    headers = {"Authorization": f"Bearer {offline_server.token()}"}
+    body = {"query": "Hoe zwaar mag ik tillen?"}
+    httpx.post(f"{offline_server.base}/api/v1/stream/query", json=body, headers=headers, timeout=30)
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.goto(f"{offline_server.base}/admin/")
+    page.fill("input[name=username]", "root")
+    page.fill("input[name=password]", "a-long-pass-123")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+    assert violations(page) == []
+    for path, ready in [
+        ("/admin/streaming/streamsession/", ".status-badge"),
+        ("/admin/streaming/streamsession/dashboard/", "[data-testid=dashboard] svg"),
+        ("/admin/citations/source/", ".embedding-done, .embedding-missing"),
+        ("/admin/auth/user/add/", "#id_username"),
+    ]:
+        page.goto(offline_server.base + path)
+        page.locator(ready).first.wait_for()
+        assert violations(page) == [], path
+    page.goto(f"{offline_server.base}/admin/streaming/streamsession/")
+    badge = page.locator(".status-badge").first
+    assert badge.evaluate("el => getComputedStyle(el).color") == "rgb(255, 255, 255)"  # admin.css
+    page.locator("#changelist-form input.action-select").first.check()  # the admin's own script
+    expect(page.locator(".action-counter")).to_contain_text("1 of")
+    assert violations(page) == []
