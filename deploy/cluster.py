@@ -39,6 +39,9 @@ SERVERS = {
     "uvicorn": lambda port: [
         *("-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"),
         *("--lifespan", "off", "--no-access-log"),
+        # Beyond this many open connections (streams included) a 503, not an overloaded worker.
+        # No daphne equivalent; and not daphne's --http-timeout: it cuts responses, SSE too.
+        *("--timeout-keep-alive", "5", "--limit-concurrency", "1000"),
     ],
     "daphne": lambda port: ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP],
 }
