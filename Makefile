@@ -26,7 +26,7 @@ run: install
 	$(BIN)/python manage.py ensure_demo_user
 	$(BIN)/python manage.py mark_interrupted_streams
 	$(BIN)/python manage.py collectstatic --no-input -v0
-	$(BIN)/uvicorn evi360.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log
+	$(BIN)/uvicorn evi360.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log --no-proxy-headers
 
 # The browser tests drive Debian's Chromium (Playwright's own browser download does not work
 # here). Installed when missing and possible; otherwise those tests skip and say why.

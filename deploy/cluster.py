@@ -31,14 +31,19 @@ TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 APP = "evi360.asgi:application"
 # How a worker is started on a loopback port. uvicorn (uvloop + httptools) is the default: it spends
-# about a third less CPU per streamed token than daphne here (docs/performance.md). Both take the
-# client's address from nginx's X-Forwarded-For, and both drain on SIGTERM (streaming/shutdown.py).
+# about a third less CPU per streamed token than daphne here (docs/performance.md). Neither reads
+# X-Forwarded-For itself (daphne's --proxy-headers believes the leftmost, client-written address):
+# the app does, trusting EVI360_TRUSTED_PROXIES (nginx on loopback), the same under both
+# (evi360/proxies.py). Both drain on SIGTERM (streaming/shutdown.py).
 SERVERS = {
     "uvicorn": lambda port: [
-        *("-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port), "--proxy-headers"),
+        *("-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"),
         *("--lifespan", "off", "--no-access-log"),
+        # Beyond this many open connections (streams included) a 503, not an overloaded worker.
+        # No daphne equivalent; and not daphne's --http-timeout: it cuts responses, SSE too.
+        *("--timeout-keep-alive", "5", "--limit-concurrency", "1000"),
     ],
-    "daphne": lambda port: ["-m", "daphne", "--proxy-headers", "-b", "127.0.0.1", "-p", str(port), APP],
+    "daphne": lambda port: ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), APP],
 }
 
 
@@ -122,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     metrics_dir = run_dir / "metrics"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir()
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    # nginx reaches the workers from loopback: its X-Forwarded-For is the one believed.
+    env = {
+        "EVI360_TRUSTED_PROXIES": "127.0.0.1",
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
     python = sys.executable
 
     def manage(*command: str) -> None:

@@ -7,11 +7,16 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evi360.settings")
 
-# Django's own async static-files handler serves /static/ (one stylesheet, one script) without a
-# sync middleware in the request path; a proxy in front may serve `collectstatic`'s copy instead.
+from django.conf import settings
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-_django = ASGIStaticFilesHandler(get_asgi_application())
+from evi360.proxies import ForwardedFor
+
+# Django's own async static-files handler serves /static/ (one stylesheet, one script) without a
+# sync middleware in the request path; a proxy in front may serve `collectstatic`'s copy instead.
+# Around it, the client's address (REMOTE_ADDR for everything after) behind EVI360_TRUSTED_PROXIES,
+# the same under uvicorn and daphne: both run without their own proxy-header handling.
+_django = ForwardedFor(ASGIStaticFilesHandler(get_asgi_application()), settings.EVI360_TRUSTED_PROXIES)
 
 from evi360.db import skip_request_started_hop  # noqa: E402
 from streaming.responses import close_on_the_loop  # noqa: E402
@@ -101,8 +106,6 @@ _load_passage_vectors()
 
 
 # SIGTERM: finish or interrupt running streams before the server stops (streaming/shutdown.py).
-from django.conf import settings  # noqa: E402
-
 from streaming import shutdown  # noqa: E402
 from streaming.eventlog import shared_log  # noqa: E402
 

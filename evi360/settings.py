@@ -19,6 +19,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from evi360.proxies import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -409,6 +411,15 @@ EVI360_SLOW_TTFT_MS = env_float("EVI360_SLOW_TTFT_MS", 500.0, minimum=0)
 # requests from EVI360_METRICS_ALLOWED_IPS (comma-separated, e.g. a scraper on an internal network).
 EVI360_METRICS_TOKEN = env_str("EVI360_METRICS_TOKEN")
 EVI360_METRICS_ALLOWED_IPS = env_list("EVI360_METRICS_ALLOWED_IPS", "")
+
+# --- Proxies ---
+# Peers (addresses or CIDR networks, comma-separated) whose X-Forwarded-For is believed: from
+# them, the client is the header's first untrusted address from the right (evi360/proxies.py).
+# Empty: the header is ignored everywhere and the client is the TCP peer.
+try:
+    EVI360_TRUSTED_PROXIES = parse_networks(env_list("EVI360_TRUSTED_PROXIES", ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(f"EVI360_TRUSTED_PROXIES: {exc}") from None
 
 EVI360_DEMO_USERNAME = env_str("EVI360_DEMO_USERNAME", "demo")
 EVI360_DEMO_PASSWORD = env_str("EVI360_DEMO_PASSWORD")

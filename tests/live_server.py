@@ -58,7 +58,7 @@ class LiveServer:
 COMMANDS = {
     "daphne": lambda port: [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port, APP],
     "uvicorn": lambda port: [
-        *(sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", port),
+        *(sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", port, "--no-proxy-headers"),
         *("--lifespan", "off", "--no-access-log"),
     ],
 }

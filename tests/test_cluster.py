@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs a PostgreSQL DATABASE_URL, REDIS_URL and nginx (CI's second run has them)",
 )
 USERNAME, PASSWORD = "cluster", "cluster-pass-123456"
+SCRAPER, ALLOWED_CLIENT = "10.0.0.1", "127.0.0.3"
 
 
 @dataclass
@@ -45,9 +47,9 @@ class Cluster:
         return response.json()["access"]
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    run_dir = tmp_path_factory.mktemp("cluster")
+@contextmanager
+def running_cluster(run_dir: Path, server: str, workers: int) -> Iterator[Cluster]:
+    """deploy/cluster.py with ``workers`` ``server`` workers behind nginx, until the block ends."""
     redis = urlsplit(REDIS_URL)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "ANTHROPIC_"))},
@@ -57,21 +59,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "EVI360_DEMO_PASSWORD": PASSWORD,
         "EVI360_RATE_LIMIT": "1000/m",
         "EVI360_OFFLINE_TOKEN_DELAY_MS": "30",
+        # A scraper elsewhere, and a client on 127.0.0.3 (loopback too, but not nginx's address).
+        "EVI360_METRICS_ALLOWED_IPS": f"{SCRAPER},{ALLOWED_CLIENT}",
         "DEBUG": "false",
         "SECRET_KEY": "cluster-" + "x" * 50,
     }
-    port, workers = free_port(), [free_port(), free_port()]
+    port, ports = free_port(), [free_port() for _ in range(workers)]
     log = open(run_dir / "cluster.log", "wb")
     process = subprocess.Popen(
         [
             sys.executable,
             str(ROOT / "deploy" / "cluster.py"),
+            *("--server", server),
             "--port",
             str(port),
             "--run-dir",
             str(run_dir),
             "--worker-ports",
-            *map(str, workers),
+            *map(str, ports),
         ],
         env=env,
         cwd=ROOT,
@@ -90,7 +95,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((run_dir / "cluster.log").read_text())
             time.sleep(0.2)
-        yield Cluster(base, [f"http://127.0.0.1:{p}" for p in workers], process)
+        yield Cluster(base, [f"http://127.0.0.1:{p}" for p in ports], process)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -98,6 +103,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster"), "uvicorn", 2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def daphne_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster-daphne"), "daphne", 1) as running:
+        yield running
 
 
 def events(response: httpx.Response) -> Iterator[tuple[str, str]]:
@@ -190,3 +207,20 @@ def test_delete_on_the_other_worker_stops_the_stream(cluster):
         time.sleep(0.1)
     assert status == "cancelled"
     assert httpx.delete(f"{one}{session_url}", headers=headers).status_code == 409
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "daphne"])
+def test_metrics_refuse_a_spoofed_forwarded_address_through_nginx(server, request):
+    """nginx on loopback is the one trusted proxy: what a client writes in X-Forwarded-For does
+    not make it the allowed scraper (daphne's --proxy-headers believed the leftmost address,
+    uvicorn's the one left of nginx's), while an allowed client's own address lets it in."""
+    running = request.getfixturevalue("cluster" if server == "uvicorn" else "daphne_cluster")
+    for spoof in (SCRAPER, f"{SCRAPER}, {SCRAPER}", ALLOWED_CLIENT):
+        spoofed = httpx.get(f"{running.base}/metrics", headers={"X-Forwarded-For": spoof})
+        assert spoofed.status_code == 403, spoof
+        assert spoofed.json()["error"]["code"] == "forbidden"
+    # Sent from 127.0.0.3 (an allowed address), the header still counts for nothing.
+    allowed = httpx.Client(transport=httpx.HTTPTransport(local_address=ALLOWED_CLIENT))
+    with allowed:
+        response = allowed.get(f"{running.base}/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert response.status_code == 200 and b"evi360_streams_active" in response.content

@@ -10,20 +10,18 @@ from django.core.exceptions import ImproperlyConfigured
 
 from evi360.settings import env_bool, env_float, env_int
 
+SHOW = "import evi360.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"
 
-def start(**env: str) -> subprocess.CompletedProcess:
-    """Import the settings in a fresh interpreter with the given environment."""
+
+def start(code: str = SHOW, **env: str) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with the given environment (and run ``code``)."""
     clean = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("DEBUG", "SECRET_KEY", "EVI360_", "DATABASE_URL"))
     }
     return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import evi360.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])",
-        ],
+        [sys.executable, "-c", code],
         env={**clean, **env},
         capture_output=True,
         text=True,
@@ -58,6 +56,29 @@ def test_a_bad_debug_value_stops_start_up():
     result = start(DEBUG="flase")
     assert result.returncode != 0
     assert "DEBUG='flase' is not a boolean" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("127.0.0.1,localhost", "'localhost' is not an IP address or network"),
+        ("10.0.0.1/8", "'10.0.0.1/8' is not an IP address or network (10.0.0.1/8 has host bits set)"),
+        ("*", "'*' is not an IP address or network"),
+        ("10.0.0.0/33", "'10.0.0.0/33' is not an IP address or network"),
+    ],
+)
+def test_bad_trusted_proxies_stop_start_up(raw, message):
+    result = start(EVI360_TRUSTED_PROXIES=raw)
+    assert result.returncode != 0
+    assert f"EVI360_TRUSTED_PROXIES: {message}" in result.stderr
+
+
+def test_trusted_proxies_take_addresses_and_networks():
+    show = "import evi360.settings as s; print(' '.join(map(str, s.EVI360_TRUSTED_PROXIES)))"
+    assert start(code=show).stdout.strip() == ""  # trust no forwarded header at all
+    raw = " 127.0.0.1 , 10.0.0.0/8,::1, fd00::/8 "
+    parsed = start(code=show, EVI360_TRUSTED_PROXIES=raw)
+    assert parsed.stdout.strip() == "127.0.0.1/32 10.0.0.0/8 ::1/128 fd00::/8", parsed.stderr
 
 
 def test_production_requires_a_secret_key():
