@@ -3,20 +3,22 @@
 import gc
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evi360.settings")
+django.setup(set_prefix=False)  # what get_asgi_application() does, for our handler below
 
-from django.conf import settings
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from evi360.proxies import ForwardedFor
+from evi360.errors import ASGIHandler  # noqa: E402
+from evi360.proxies import ForwardedFor  # noqa: E402
 
 # Django's own async static-files handler serves /static/ (one stylesheet, one script) without a
 # sync middleware in the request path; a proxy in front may serve `collectstatic`'s copy instead.
 # Around it, the client's address (REMOTE_ADDR for everything after) behind EVI360_TRUSTED_PROXIES,
 # the same under uvicorn and daphne: both run without their own proxy-header handling.
-_django = ForwardedFor(ASGIStaticFilesHandler(get_asgi_application()), settings.EVI360_TRUSTED_PROXIES)
+_django = ForwardedFor(ASGIStaticFilesHandler(ASGIHandler()), settings.EVI360_TRUSTED_PROXIES)
 
 from evi360.db import skip_request_started_hop  # noqa: E402
 from streaming.responses import close_on_the_loop  # noqa: E402

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.handlers import asgi
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
@@ -35,13 +36,18 @@ def openai_error(
 
 
 def family_error(
-    request: HttpRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    request: HttpRequest | str,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
 ) -> HttpResponse | None:
-    """The error in the shape of the request's API family (ours under /api/, OpenAI's under
-    /v1/); None elsewhere, where Django's pages answer."""
-    if request.path.startswith("/api/"):
+    """The error in the shape of the request's (or path's) API family (ours under /api/, OpenAI's
+    under /v1/); None elsewhere, where Django's pages answer."""
+    path = request if isinstance(request, str) else request.path
+    if path.startswith("/api/"):
         return error_response(status, code, message, headers=headers)
-    if request.path.startswith("/v1/"):
+    if path.startswith("/v1/"):
         kind = "server_error" if status >= 500 else "invalid_request_error"
         return openai_error(status, message, kind, code, headers=headers)
     return None
@@ -82,6 +88,22 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 def handler500(request: HttpRequest) -> HttpResponse:
     response = family_error(request, 500, "internal", "Something went wrong on our side.")
     return response or server_error(request)
+
+
+class ASGIHandler(asgi.ASGIHandler):
+    """Django's, with the errors it answers before any middleware or view (a query string that is
+    not UTF-8: an empty text/html 400; a body too large: a text 413) in the API's shapes."""
+
+    def create_request(self, scope: dict, body_file: Any) -> tuple[Any, HttpResponse | None]:
+        request, response = super().create_request(scope, body_file)
+        if response is not None:
+            path = scope.get("path", "")
+            if response.status_code == 413:
+                mine = family_error(path, 413, "request_too_large", "The request body is too large.")
+            else:
+                mine = family_error(path, 400, "bad_request", "The request is not UTF-8 text.")
+            response = mine or response
+        return request, response
 
 
 class JSONErrorsMixin:

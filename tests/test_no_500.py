@@ -344,3 +344,51 @@ def test_error_handlers_answer_each_family(monkeypatch, exception, status, prefi
     assert set(body) == keys
     if status < 500:
         assert_json(response, status)
+
+
+async def _asgi(path: str, query_string: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+    from evi360.errors import ASGIHandler
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "headers": [(b"host", b"localhost")],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await ASGIHandler()(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], dict(start["headers"]), body
+
+
+@pytest.mark.parametrize(
+    "path, shape",
+    [("/api/v1/stream/sessions/", {"code", "message"}), ("/v1/models", {"message", "type", "param", "code"})],
+)
+async def test_a_query_string_that_is_not_utf8_is_json_in_the_family_shape(path, shape):
+    # Django's ASGI handler answers this before any middleware or view: an empty text/html 400.
+    status, headers, body = await _asgi(path, b"page=%ff\xff")
+    assert status == 400
+    assert headers[b"Content-Type"].startswith(b"application/json")
+    assert set(json.loads(body)["error"]) == shape
+
+
+async def test_a_query_string_that_is_not_utf8_elsewhere_stays_djangos():
+    status, headers, _body = await _asgi("/accounts/login/", b"next=\xff")
+    assert status == 400
+    assert headers[b"Content-Type"].startswith(b"text/html")
