@@ -282,6 +282,11 @@ accept = st.sampled_from(
 )
 
 
+def raw_json(value: object) -> str:
+    """JSON text of ``value``, its SURROGATE texts as the lone surrogate escapes they spell."""
+    return json.dumps(value).replace(json.dumps(SURROGATE)[1:-1], SURROGATE)
+
+
 @dataclass
 class World:
     """The objects the fuzzer fills URL parameters and credentials with."""
@@ -395,7 +400,42 @@ def case_strategy(routes: list[Route], world: World) -> st.SearchStrategy[Case]:
             headers=extra,
         )
 
-    return build()
+    # Near-valid requests as well: they get past the checks to a stream, whose body is checked.
+    question = st.one_of(
+        st.sampled_from(["Hoe zwaar mag ik tillen?", "noise at 85 dB?", " x ", "tillen " + SURROGATE]),
+        st.text(max_size=30),
+    )
+    language = st.sampled_from(["nl", "en", "auto", None, "de", 1])
+    conversation = st.sampled_from([None, *world.owned, *world.others, "x", str(uuid.UUID(int=0))])
+    stream_body = st.builds(
+        lambda q, lang, conv: raw_json({"query": q, "language": lang, "conversation_id": conv}),
+        question,
+        language,
+        conversation,
+    )
+    chat = st.builds(
+        lambda q, model, stream, usage: raw_json(
+            {
+                "model": model,
+                "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": q}],
+                "stream": stream,
+                "stream_options": {"include_usage": usage},
+            }
+        ),
+        question,
+        st.sampled_from(["evi-specialist", "evi-specialist-offline"]),
+        st.booleans(),
+        st.booleans(),
+    )
+    near_valid = st.builds(
+        lambda target, headers: Case("POST", target[0], "", target[1].encode(), "application/json", headers),
+        st.one_of(
+            st.tuples(st.sampled_from(["/api/v1/stream/query", "/api/v1/stream/sessions/"]), stream_body),
+            st.tuples(st.just("/v1/chat/completions"), chat),
+        ),
+        st.fixed_dictionaries({}, optional={"Accept": accept, "Last-Event-ID": hostile_value}),
+    )
+    return st.one_of(build(), near_valid)
 
 
 # --- the checks ---------------------------------------------------------------------------------
