@@ -86,10 +86,11 @@ def handler500(request: HttpRequest) -> HttpResponse:
 
 class JSONErrorsMixin:
     """For DRF views whose renderer is not JSON (the schema's YAML, Swagger UI's HTML): their
-    errors (a wrong method, a throttle) are rendered as JSON, in our shape, all the same."""
+    errors (a wrong method, a throttle) are rendered as JSON, in our shape, all the same; so is
+    OPTIONS' metadata, which Swagger UI's template renderer cannot render (a 500)."""
 
     def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
-        if getattr(response, "exception", False):
+        if getattr(response, "exception", False) or request.method == "OPTIONS":
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]

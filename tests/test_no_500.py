@@ -261,6 +261,15 @@ def test_wrong_methods_on_api_are_json_405_with_allow(api, user, method, path):
         assert response["Allow"]
 
 
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/schema/"])
+def test_options_on_the_docs_and_the_schema_is_json(api, path):
+    # Swagger UI's page has only a template renderer, which had no template for the metadata.
+    response = api.options(path)
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["name"]
+
+
 def test_csrf_failures_are_json_on_v1_and_api(web):
     # A session caller without the CSRF token: refused in the family's shape, not Django's page.
     assert_ours(web.post("/api/v1/stream/sessions/", {}, content_type="application/json"), 403)
