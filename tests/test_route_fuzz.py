@@ -435,7 +435,18 @@ def case_strategy(routes: list[Route], world: World) -> st.SearchStrategy[Case]:
         ),
         st.fixed_dictionaries({}, optional={"Accept": accept, "Last-Event-ID": hostile_value}),
     )
-    return st.one_of(build(), near_valid)
+    # And hostile JSON where JSON is read: the other strategies reach it only now and then.
+    api_routes = [r for r in routes if r.template.startswith(("api/", "v1/"))]
+    hostile_json = st.builds(
+        lambda route_path, method, body, headers: Case(
+            method, route_path, "", body.encode(), "application/json", headers
+        ),
+        st.sampled_from(api_routes).flatmap(lambda route: path_strategy(route, world)),
+        st.sampled_from(["POST", "POST", "PUT", "PATCH", "DELETE"]),
+        json_text,
+        st.fixed_dictionaries({}, optional={"Accept": accept}),
+    )
+    return st.one_of(build(), near_valid, hostile_json)
 
 
 # --- the checks ---------------------------------------------------------------------------------
@@ -573,6 +584,64 @@ settings_for_fuzzing = hypothesis_settings(
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
+
+
+# --- a sweep: every /api/ and /v1/ route, every method, each hostile body ----------------------
+# Hypothesis draws a few hundred cases; this makes sure each route's parser meets each of these.
+
+JSON = "application/json"
+SWEEP_BODIES = [
+    (DEEP, JSON),
+    (DEEP_OBJECT, JSON),
+    (
+        '{"query": ' + HUGE_DIGITS + ', "model": "evi-specialist", "refresh": 1, "n": ' + HUGE_DIGITS + "}",
+        JSON,
+    ),
+    ('{"query": "' + SURROGATE + '", "refresh": "' + SURROGATE + '", "model": "' + SURROGATE + '"}', JSON),
+    ('{"query": "a' + NUL + '", "username": "' + NUL + '", "password": "x"}', JSON),
+    ('{"query": [], "model": {}, "messages": "x", "refresh": [], "username": 1}', JSON),
+    ("[]", JSON),
+    (b"\xff\xfe{", JSON),  # not UTF-8
+    ("query=x&model=evi-specialist&refresh=x", "application/x-www-form-urlencoded"),
+    ('{"query": "x"}', "text/plain"),
+    ("--x\r\n\r\n", "multipart/form-data"),
+]
+
+
+def sweep_paths(route: Route, world: World) -> list[str]:
+    if any(kind == "regex" for kind, _ in route.parts):
+        return []
+    fills = {"uuid": [world.owned[0], world.owned[2], world.others[0], str(uuid.uuid4())]}
+    paths = [""]
+    for kind, value in route.parts:
+        options = [value] if kind == "text" else fills.get(kind, ["x"])
+        paths = [path + option for path in paths for option in options]
+    return ["/" + path for path in paths] + (
+        ["/" + route.template + "nope"] if route.template.endswith("/") else []
+    )
+
+
+@pytest.mark.parametrize("caller", ["anonymous", "jwt", "session"])  # an API key is read as a JWT is
+def test_every_api_route_takes_every_hostile_body(caller, world, user, loop, small_kb):
+    from django.core.cache import cache
+
+    routes = [r for r in all_routes() if r.template.startswith(("api/", "v1/"))]
+    paths = [path for route in routes for path in sweep_paths(route, world)] + ["/api/nope", "/v1/nope"]
+    assert "/v1/chat/completions" in paths and f"/api/v1/stream/sessions/{world.owned[0]}/events" in paths
+    client, authorization = client_for(caller, world, user)
+
+    async def sweep() -> None:
+        for path in paths:
+            cache.clear()
+            for method in METHODS:
+                # GET, HEAD and OPTIONS rarely read a body: one hostile body is enough there.
+                bodies = SWEEP_BODIES if method in ("POST", "PUT", "PATCH", "DELETE") else SWEEP_BODIES[:1]
+                for body, kind in bodies:
+                    raw = body if isinstance(body, bytes) else body.encode()
+                    await send(client, Case(method, path, "", raw, kind, {}), authorization)
+
+    run(loop, sweep())
+    assert_still_healthy(loop, django_user_model=type(user))
 
 
 def assert_still_healthy(loop: asyncio.AbstractEventLoop, django_user_model) -> None:
