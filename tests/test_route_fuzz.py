@@ -611,7 +611,8 @@ SWEEP_BODIES = [
 def sweep_paths(route: Route, world: World) -> list[str]:
     if any(kind == "regex" for kind, _ in route.parts):
         return []
-    fills = {"uuid": [world.owned[0], world.owned[2], world.others[0], str(uuid.uuid4())]}
+    # An owned session and conversation, another user's session (random ids: the hypothesis test).
+    fills = {"uuid": [world.owned[0], world.owned[2], world.others[0]]}
     paths = [""]
     for kind, value in route.parts:
         options = [value] if kind == "text" else fills.get(kind, ["x"])
@@ -639,6 +640,39 @@ def test_every_api_route_takes_every_hostile_body(caller, world, user, loop, sma
                 for body, kind in bodies:
                     raw = body if isinstance(body, bytes) else body.encode()
                     await send(client, Case(method, path, "", raw, kind, {}), authorization)
+
+    run(loop, sweep())
+    assert_still_healthy(loop, django_user_model=type(user))
+
+
+SWEEP_QUERY_VALUES = [HUGE_DIGITS, "-1", "%00%ff", "%ed%a0%80", "9999-12-31T23:59:59-23:59"]
+SWEEP_HEADERS = [
+    {"Last-Event-ID": HUGE_DIGITS},
+    {"Authorization": "Basic dXNlcjpwYXNz"},
+    {"Authorization": "Bearer a.b.c"},
+    {"Authorization": "Bearer " + "x" * 5000},
+    {"Accept": "text/html"},
+]
+
+
+def test_every_api_route_takes_hostile_queries_and_headers(world, user, loop, small_kb):
+    from django.core.cache import cache
+
+    routes = [r for r in all_routes() if r.template.startswith(("api/", "v1/"))]
+    paths = [path for route in routes for path in sweep_paths(route, world)]
+    client, authorization = client_for("jwt", world, user)
+    keys = ["page", "page_size", "since", "until", "last_event_id", "status", "language", "script"]
+
+    async def sweep() -> None:
+        for path in paths:
+            cache.clear()
+            for key in keys:
+                for value in SWEEP_QUERY_VALUES:
+                    await send(client, Case("GET", path, f"{key}={value}", b"", JSON, {}), authorization)
+            for headers in SWEEP_HEADERS:
+                for method in ("GET", "POST"):
+                    body = b'{"query": "x", "model": "evi-specialist"}'
+                    await send(client, Case(method, path, "", body, JSON, headers), authorization)
 
     run(loop, sweep())
     assert_still_healthy(loop, django_user_model=type(user))
