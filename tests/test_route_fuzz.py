@@ -3,9 +3,9 @@ strings and headers, as every kind of caller. Whatever is sent: no 500; under /a
 errors in our JSON shape, under /v1/ in OpenAI's; streams are well-formed SSE that end; and the
 server is healthy afterwards. A route added to evi360/urls.py is fuzzed without touching this file.
 
-tests/test_api_fuzz.py fuzzes the operations of the OpenAPI schema (valid-looking input); this one
-fuzzes what the schema does not describe (admin, accounts, /metrics, /v1/, the catch-alls) with
-input no schema allows. More examples: FUZZ_EXAMPLES=500 make test PYTEST_ARGS=tests/test_route_fuzz.py
+tests/test_api_fuzz.py fuzzes the operations of the OpenAPI schema (input the schema describes);
+this one fuzzes every route, those the schema leaves out too (admin, accounts, /metrics, /v1/, the
+catch-alls), with input no schema allows. More examples: FUZZ_EXAMPLES=500 make test PYTEST_ARGS=tests/test_route_fuzz.py
 """
 
 from __future__ import annotations
