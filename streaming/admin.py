@@ -14,6 +14,7 @@ from django.utils.http import urlencode
 
 from . import charts, selectors
 from .models import ApiKey, StreamCitation, StreamSession
+from .text import shorten
 
 
 def _percent(rate: float | None) -> str:
@@ -80,7 +81,7 @@ class StreamSessionAdmin(admin.ModelAdmin):
 
     @admin.display(description="query")
     def short_query(self, obj: StreamSession) -> str:
-        return obj.query if len(obj.query) <= 60 else obj.query[:59] + "…"
+        return shorten(obj.query, 60)
 
     def get_urls(self):  # type: ignore[no-untyped-def]
         return [

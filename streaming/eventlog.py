@@ -347,13 +347,3 @@ async def stream_response(
             yield chunk
     finally:
         run.remove_reader()
-
-
-async def cancel_all() -> None:
-    """Cancel every running generation of this process (shutdown, tests)."""
-    tasks = [run.task for run in RUNS.values() if run.task is not None and not run.task.done()]
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

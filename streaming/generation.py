@@ -28,6 +28,7 @@ from .eventlog import RUNS, EventLog, StreamRun, retire, shared_log
 from .markers import MarkerGate, markers_in
 from .models import Status, StreamSession
 from .sse import CitationEvent, DoneEvent, ErrorEvent, Event, SessionEvent, TokenEvent, encode
+from .text import shorten
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ class StreamRequest:
 
 def snippet(text: str) -> str:
     """A source passage shortened for a citation (the event, the sessions API)."""
-    text = " ".join(text.split())
-    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return shorten(text, SNIPPET_CHARS)
 
 
 async def generate(run: StreamRun, request: StreamRequest) -> None:

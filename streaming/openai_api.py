@@ -10,7 +10,6 @@ Markdown, so plain OpenAI clients show the citations; the final chunk also carri
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import AsyncIterator
@@ -31,18 +30,26 @@ from .eventlog import StreamRun, collect
 from .models import ClientKind
 from .offline_model import OFFLINE_MODEL_NAME
 from .responses import EventStreamResponse
-from .sse import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent, http_status
+from .sse import (
+    KEEP_ALIVE,
+    CitationEvent,
+    DoneEvent,
+    ErrorEvent,
+    SessionEvent,
+    TokenEvent,
+    compact_json,
+    http_status,
+)
 from .starting import StreamRefused, begin_stream
 
 MODEL_ID = "evi-specialist"
 OFFLINE_MODEL_ID = "evi-specialist-offline"
 SOURCES_HEADING = {"nl": "Bronnen", "en": "Sources"}
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _data(payload: dict[str, Any]) -> bytes:
     """One SSE ``data:`` line of the Chat Completions stream."""
-    return b"data: " + _dumps(payload).encode() + b"\n\n"
+    return b"data: " + compact_json(payload).encode() + b"\n\n"
 
 
 def model_ids() -> list[str]:
@@ -226,7 +233,7 @@ async def _completion_chunks(run: StreamRun, model: str, include_usage: bool) ->
         # The events that are there together go out in one write, as on the SSE endpoint.
         async for events in run.log.follow_batches(keep_alive=settings.EVI360_SSE_KEEPALIVE):
             if events is None:
-                yield b": keep-alive\n\n"
+                yield KEEP_ALIVE
                 continue
             out: list[bytes] = []
             for event in events:

@@ -17,6 +17,7 @@ from citations.retrieval import RetrievedChunk
 
 from . import replay
 from .models import Conversation, Status, StreamCitation, StreamReplay, StreamSession
+from .text import shorten
 
 
 class TooManyStreams(Exception):
@@ -162,8 +163,7 @@ def _insert(objs: Sequence[models.Model]) -> None:
 
 
 def _title(query: str) -> str:
-    text = " ".join(query.split())
-    return text if len(text) <= 120 else text[:119].rsplit(" ", 1)[0] + "…"
+    return shorten(query, 120)
 
 
 @dataclass

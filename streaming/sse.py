@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# JSON without spaces or ASCII escapes: what every wire format here sends.
+compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +99,13 @@ def http_status(error_code: str) -> int:
 
 
 Event = SessionEvent | CitationEvent | TokenEvent | DoneEvent | ErrorEvent
-TERMINAL_TYPES = frozenset({DoneEvent.type, ErrorEvent.type})
 
 
 def encode(seq: int, event: Event) -> bytes:
     """One event: ``id``, ``event`` and a single ``data`` line of JSON (JSON escapes newlines)."""
     if type(event) is TokenEvent:  # once per token: the same bytes without building a dict
-        return f'id: {seq}\nevent: token\ndata: {{"text":{_dumps(event.text)}}}\n\n'.encode()
-    return f"id: {seq}\nevent: {event.type}\ndata: {_dumps(event.payload())}\n\n".encode()
+        return f'id: {seq}\nevent: token\ndata: {{"text":{compact_json(event.text)}}}\n\n'.encode()
+    return f"id: {seq}\nevent: {event.type}\ndata: {compact_json(event.payload())}\n\n".encode()
 
 
 def encode_retry(milliseconds: int) -> bytes:

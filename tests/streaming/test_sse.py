@@ -63,12 +63,12 @@ def test_a_token_is_encoded_exactly_as_every_other_event_would_be():
     from hypothesis import given
     from hypothesis import strategies as st
 
-    from streaming.sse import _dumps
+    from streaming.sse import compact_json
 
     @given(st.integers(min_value=0, max_value=10**6), st.text())
     def same(seq: int, text: str) -> None:
         event = TokenEvent(text)
-        generic = f"id: {seq}\nevent: token\ndata: {_dumps(event.payload())}\n\n".encode()
+        generic = f"id: {seq}\nevent: token\ndata: {compact_json(event.payload())}\n\n".encode()
         assert encode(seq, event) == generic
 
     same()
