@@ -21,6 +21,19 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# Ids, event ids, page numbers and sizes are counts: 18 digits fit in a 64-bit column and are far
+# more than any stream or list has; Python's int() refuses more than 4,300 (a ValueError).
+MAX_COUNT_DIGITS = 18
+MAX_COUNT = 10**MAX_COUNT_DIGITS - 1  # the schema's maximum for them
+
+
+def parse_count(raw: str) -> int | None:
+    """A count written in ASCII digits (at most ``MAX_COUNT_DIGITS``), or None for anything else."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= MAX_COUNT_DIGITS:
+        return int(raw)
+    return None
+
+
 class JSONRefused(ValueError):
     """The body is not JSON we take; the message says why (for the client)."""
 

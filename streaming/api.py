@@ -44,10 +44,6 @@ from .sse import encode_retry, http_status
 from .starting import StreamRefused, begin_stream
 
 MAX_QUERY_CHARS = 4000
-# Event ids, page numbers and sizes are counts: 18 digits fit in a 64-bit column and are far
-# more than any stream or list has; Python's int() refuses more than 4,300 (a ValueError).
-MAX_COUNT_DIGITS = 18
-MAX_COUNT = 10**MAX_COUNT_DIGITS - 1  # the schema's maximum for them
 LANGUAGES = {"auto", *SUPPORTED}
 
 
@@ -236,11 +232,12 @@ async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if isinstance(owned, HttpResponse):
         return owned
     raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
-    if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= MAX_COUNT_DIGITS):
+    last = parsing.parse_count(raw) if raw else -1
+    if last is None:
         return error_response(
             400, "invalid_last_event_id", "'last_event_id' must be an event id (0, 1, 2, …)."
         )
-    start = int(raw) + 1 if raw else 0
+    start = last + 1
     run = RUNS.get(str(pk))
     shared = shared_log() if run is None else None
     if shared is not None and await shared.has_events(str(pk)):
@@ -355,9 +352,10 @@ class SessionPagination(PageNumberPagination):
         raw = request.query_params.get(name)
         if raw is None:
             return None
-        if not raw.isascii() or not raw.isdigit() or len(raw) > MAX_COUNT_DIGITS or int(raw) < 1:
-            raise ValidationError({name: f"must be a positive integer of at most {MAX_COUNT_DIGITS} digits"})
-        return int(raw)
+        if not (count := parsing.parse_count(raw)):
+            digits = parsing.MAX_COUNT_DIGITS
+            raise ValidationError({name: f"must be a positive integer of at most {digits} digits"})
+        return count
 
     def get_page_size(self, request: Any) -> int:
         size = self._positive(request, self.page_size_query_param)
@@ -373,7 +371,7 @@ class SessionPagination(PageNumberPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             parameter["schema"]["minimum"] = 1
-            parameter["schema"]["maximum"] = MAX_COUNT
+            parameter["schema"]["maximum"] = parsing.MAX_COUNT
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"]["maximum"] = self.max_page_size
         return parameters

@@ -20,7 +20,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import ngettext
 
-from evi360.errors import error_response
+from evi360.errors import family_error
 
 LOCKED_OUT = "too_many_login_attempts"
 
@@ -54,17 +54,15 @@ def lockout_response(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRes
     credentials): the credentials it flagged the request with are read from the request instead."""
     credentials = getattr(request, "axes_credentials", None)
     seconds = retry_after(request, credentials)
-    headers = {"Retry-After": str(seconds)}
-    if request.path.startswith("/api/"):
-        message = ngettext(
-            "Too many failed login attempts. Try again in %(seconds)d second.",
-            "Too many failed login attempts. Try again in %(seconds)d seconds.",
-            seconds,
-        ) % {"seconds": seconds}
-        return error_response(429, LOCKED_OUT, message, headers=headers)
-    context = {"minutes": math.ceil(seconds / 60)}
-    response = render(request, "registration/locked_out.html", context, status=429)
-    response["Retry-After"] = headers["Retry-After"]
+    message = ngettext(
+        "Too many failed login attempts. Try again in %(seconds)d second.",
+        "Too many failed login attempts. Try again in %(seconds)d seconds.",
+        seconds,
+    ) % {"seconds": seconds}
+    response = family_error(request, 429, LOCKED_OUT, message) or render(
+        request, "registration/locked_out.html", {"minutes": math.ceil(seconds / 60)}, status=429
+    )
+    response["Retry-After"] = str(seconds)
     return response
 
 

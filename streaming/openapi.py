@@ -20,7 +20,9 @@ from rest_framework import serializers
 from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
-from .api import MAX_COUNT, MAX_QUERY_CHARS, SessionDetail, SessionList, SessionSerializer
+from evi360 import parsing
+
+from .api import MAX_QUERY_CHARS, SessionDetail, SessionList, SessionSerializer
 from .models import Status
 
 PROTOCOL_DOC = "docs/sse-protocol.md"
@@ -254,13 +256,13 @@ class SessionEventsDoc(APIView):
         parameters=[
             OpenApiParameter(
                 "Last-Event-ID",
-                {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+                {"type": "integer", "minimum": 0, "maximum": parsing.MAX_COUNT},
                 OpenApiParameter.HEADER,
                 description="Resume after the event with this id.",
             ),
             OpenApiParameter(
                 "last_event_id",
-                {"type": "integer", "minimum": 0, "maximum": MAX_COUNT},
+                {"type": "integer", "minimum": 0, "maximum": parsing.MAX_COUNT},
                 description="As the header, for clients that cannot set it.",
             ),
         ],

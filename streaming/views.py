@@ -7,6 +7,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from citations.language import SUPPORTED
+from evi360.parsing import parse_count
 
 from . import tokens
 from .models import ApiKey
@@ -78,10 +79,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             tokens.revoke_tokens(request.user)
             return redirect(reverse("api_keys") + "?logged_out=1")
         if "revoke" in request.POST:
-            raw = request.POST["revoke"]
-            if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # a key's id, nothing else
+            if (pk := parse_count(request.POST["revoke"])) is None:  # a key's id, nothing else
                 return _keys_page(request, error=_("That is not a key of yours."), status=400)
-            key = get_object_or_404(ApiKey, pk=int(raw), user=request.user, revoked_at__isnull=True)
+            key = get_object_or_404(ApiKey, pk=pk, user=request.user, revoked_at__isnull=True)
             key.revoked_at = timezone.now()
             key.save(update_fields=["revoked_at"])
             return redirect("api_keys")
