@@ -82,7 +82,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from streaming import selectors
+    from streaming.store import reads as selectors
 
     started = time.perf_counter()
     build(args.sessions)

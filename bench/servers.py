@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/servers.py [--concurrency 50 100 200] [--tokens 100] [--gap-ms 20]
 
-A scripted model (tests/browser_models.py) answers every question with ``--tokens`` tokens, one
+A scripted model (tests/support/browser_models.py) answers every question with ``--tokens`` tokens, one
 every ``--gap-ms`` ms, so each stream lasts ``tokens * gap``. For each server and concurrency the
 load generator (this process, bench/sse_client.py: it shares the 2 cores) runs that many streams at once through the
 real path (JWT, rate limit, retrieval, the stream log) and reports:
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.suite import Server, client_for, one_stream, percentile  # noqa: E402
-from tests.live_server import free_port, live_server  # noqa: E402
+from tests.support.live_server import free_port, live_server  # noqa: E402
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -143,7 +143,7 @@ def main() -> None:
         with server_for(
             server_name,
             workdir,
-            EVI360_MODEL="python:tests.browser_models:scripted",
+            EVI360_MODEL="python:tests.support.browser_models:scripted",
             EVI360_TEST_SCRIPT=str(script),
             EVI360_RATE_LIMIT="100000/m",
             EVI360_MAX_CONCURRENT_STREAMS="10000",

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.sse_client import Client, Result, StreamError  # noqa: E402
-from tests.live_server import free_port, live_server  # noqa: E402
+from tests.support.live_server import free_port, live_server  # noqa: E402
 
 QUESTION = "Hoe zwaar mag ik tillen?"
 FIRST_MS, GAP_MS, TOKENS = 50.0, 20.0, 60

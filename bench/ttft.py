@@ -27,8 +27,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.anthropic_standin import AnthropicStandIn, text_stream  # noqa: E402
-from tests.live_server import live_server  # noqa: E402
+from tests.support.anthropic_standin import AnthropicStandIn, text_stream  # noqa: E402
+from tests.support.live_server import live_server  # noqa: E402
 
 
 async def one_stream(client: httpx.AsyncClient, base: str, token: str) -> float:

@@ -34,7 +34,7 @@ APP = "evi360.asgi:application"
 # about a third less CPU per streamed token than daphne here (docs/performance.md). Neither reads
 # X-Forwarded-For itself (daphne's --proxy-headers believes the leftmost, client-written address):
 # the app does, trusting EVI360_TRUSTED_PROXIES (nginx on loopback), the same under both
-# (evi360/proxies.py). Both drain on SIGTERM (streaming/shutdown.py).
+# (evi360/proxies.py). Both drain on SIGTERM (streaming/engine/shutdown.py).
 SERVERS = {
     "uvicorn": lambda port: [
         *("-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port), "--no-proxy-headers"),

@@ -21,7 +21,7 @@ from evi360.proxies import ForwardedFor  # noqa: E402
 _django = ForwardedFor(ASGIStaticFilesHandler(ASGIHandler()), settings.EVI360_TRUSTED_PROXIES)
 
 from evi360.db import skip_request_started_hop  # noqa: E402
-from streaming.responses import close_on_the_loop  # noqa: E402
+from streaming.api.responses import close_on_the_loop  # noqa: E402
 
 skip_request_started_hop()
 close_on_the_loop()
@@ -40,7 +40,7 @@ async def application(scope, receive, send):  # type: ignore[no-untyped-def]
 
 # Load the language models now, not during the first request (about half a second).
 from citations.language import warm_up  # noqa: E402
-from streaming import agent  # noqa: E402
+from streaming.engine import agent  # noqa: E402
 
 warm_up()
 # The embedding model: loaded (and, for a provider, reached) now, so a model that cannot embed
@@ -66,7 +66,7 @@ def _mark_interrupted_streams() -> None:
     from django.conf import settings
     from django.db import DatabaseError, connections
 
-    from streaming.services import mark_interrupted
+    from streaming.store.writes import mark_interrupted
 
     try:
         count = mark_interrupted(
@@ -107,9 +107,9 @@ def _load_passage_vectors() -> None:
 _load_passage_vectors()
 
 
-# SIGTERM: finish or interrupt running streams before the server stops (streaming/shutdown.py).
-from streaming import shutdown  # noqa: E402
-from streaming.eventlog import shared_log  # noqa: E402
+# SIGTERM: finish or interrupt running streams before the server stops (streaming/engine/shutdown.py).
+from streaming.engine import shutdown  # noqa: E402
+from streaming.eventlog.memory import shared_log  # noqa: E402
 
 _redis_log = shared_log()
 

@@ -249,9 +249,9 @@ if not DEBUG:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "streaming.auth.ApiKeyAuthentication",
+        "streaming.access.auth.ApiKeyAuthentication",
         # simplejwt's, reading the header by our one rule and refusing revoked tokens too.
-        "streaming.auth.BearerJWTAuthentication",
+        "streaming.access.auth.BearerJWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -263,7 +263,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 # OpenAPI 3 at /api/schema/, Swagger UI at /api/docs/ served from our static files (the sidecar),
-# never from a CDN. The async streaming views are plain Django views: streaming/openapi.py adds them.
+# never from a CDN. The async streaming views are plain Django views: streaming/api/schema.py adds them.
 SPECTACULAR_SETTINGS = {
     "TITLE": "EVI 360 API",
     "DESCRIPTION": (
@@ -282,10 +282,10 @@ SPECTACULAR_SETTINGS = {
     # CSP refuses its image).
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
-    "PREPROCESSING_HOOKS": ["streaming.openapi.add_streaming_endpoints"],
+    "PREPROCESSING_HOOKS": ["streaming.api.schema.add_streaming_endpoints"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "streaming.openapi.add_error_responses",
+        "streaming.api.schema.add_error_responses",
     ],
 }
 SIMPLE_JWT = {
@@ -294,9 +294,9 @@ SIMPLE_JWT = {
     # A refresh gives a new refresh token too; the used one is blacklisted.
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
-    # Refuses revoked refresh tokens, and those of deleted users, as a 401 (streaming/tokens.py).
-    "TOKEN_REFRESH_SERIALIZER": "streaming.tokens.TokenRefreshSerializer",
-    "TOKEN_BLACKLIST_SERIALIZER": "streaming.tokens.TokenBlacklistSerializer",
+    # Refuses revoked refresh tokens, and those of deleted users, as a 401 (streaming/access/tokens.py).
+    "TOKEN_REFRESH_SERIALIZER": "streaming.access.tokens.TokenRefreshSerializer",
+    "TOKEN_BLACKLIST_SERIALIZER": "streaming.access.tokens.TokenBlacklistSerializer",
 }
 
 # --- Login throttling (django-axes) --------------------------------------------------------------
@@ -316,8 +316,8 @@ AXES_RESET_ON_SUCCESS = True
 # A refused attempt during a lockout is not counted: the lockout ends when Retry-After said.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # REMOTE_ADDR only: never X-Forwarded-For (which a client can set), not even through django-ipware.
-AXES_CLIENT_IP_CALLABLE = "streaming.login_throttling.client_address"
-AXES_LOCKOUT_CALLABLE = "streaming.login_throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "streaming.access.login_throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "streaming.access.login_throttling.lockout_response"
 
 # --- EVI 360 ----------------------------------------------------------------------------------
 # "offline" (the built-in extractive model, no key and no network) or a Pydantic AI model name
@@ -393,7 +393,7 @@ EVI360_ORPHAN_CHECK_INTERVAL = env_float("EVI360_ORPHAN_CHECK_INTERVAL", 10.0, m
 # How many earlier (question, answer) turns the model sees, newest first.
 EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
 # /v1/chat/completions: bounds on what a client may send as messages, counted in characters as
-# the REST API counts its query (streaming.api.MAX_QUERY_CHARS, which also bounds the question):
+# the REST API counts its query (streaming.api.streams.MAX_QUERY_CHARS, which also bounds the question):
 # each message (an assistant answer of the history may be longer than a question), and all of
 # them together (the history is sent upstream with every question). Over either: a 400.
 EVI360_OPENAI_MAX_MESSAGE_CHARS = env_int("EVI360_OPENAI_MAX_MESSAGE_CHARS", 16_000, minimum=1)

@@ -12,9 +12,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from . import charts, selectors
-from .models import ApiKey, StreamCitation, StreamSession
-from .text import shorten
+from streaming.models import ApiKey, StreamCitation, StreamSession
+from streaming.monitoring import charts
+from streaming.store import reads as selectors
+from streaming.text import shorten
 
 
 def _percent(rate: float | None) -> str:

@@ -6,4 +6,4 @@ class StreamingConfig(AppConfig):
     verbose_name = "Streaming"
 
     def ready(self) -> None:
-        from . import tokens  # noqa: F401  (its signals revoke JWTs on a password change)
+        from streaming.access import tokens  # noqa: F401  (its signals revoke JWTs on a password change)

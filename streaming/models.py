@@ -95,7 +95,7 @@ class StreamReplay(models.Model):
     session = models.OneToOneField(
         StreamSession, on_delete=models.CASCADE, primary_key=True, related_name="replay"
     )
-    # streaming.replay.pack(): the encoded events, zlib-compressed.
+    # streaming.store.replay.pack(): the encoded events, zlib-compressed.
     events = models.BinaryField()
     kept_until = models.DateTimeField(db_index=True)
 
@@ -167,7 +167,7 @@ class ApiKey(models.Model):
 
 class TokenCutoff(models.Model):
     """The JWTs of a user issued before ``valid_after`` are refused (their ``iat`` is earlier):
-    set by a password change, a deactivation or "log out everywhere" (streaming/tokens.py)."""
+    set by a password change, a deactivation or "log out everywhere" (streaming/access/tokens.py)."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="token_cutoff"

@@ -47,7 +47,7 @@ def write_doc(tmp_path: Path):
 @pytest.fixture
 def anthropic_upstream() -> Iterator[object]:
     """A stand-in of Anthropic's streaming Messages API on a free loopback port."""
-    from tests.anthropic_standin import AnthropicStandIn
+    from tests.support.anthropic_standin import AnthropicStandIn
 
     with AnthropicStandIn() as upstream:
         yield upstream
@@ -90,7 +90,7 @@ def scripted_model(monkeypatch):
     """
     from pydantic_ai.models.function import FunctionModel
 
-    from streaming import agent
+    from streaming.engine import agent
 
     state = {"deltas": ["Hallo"], "before": None, "error": None, "calls": 0, "cancelled": 0}
 
@@ -177,7 +177,7 @@ async def new_session(user, query: str = "Hoe zwaar mag ik tillen?", language: s
 
     from asgiref.sync import sync_to_async
 
-    from streaming import services
+    from streaming.store import writes as services
 
     request = services.SessionRequest(
         user_id=user.pk, query=query, language=language, model_name="scripted", client_kind="api"
@@ -242,7 +242,7 @@ def embedding_provider(settings, dense_state):
     ``cohere:…``), with model requests allowed for the test."""
     from pydantic_ai.models import override_allow_model_requests
 
-    from tests.embedding_standin import EmbeddingStandIn
+    from tests.support.embedding_standin import EmbeddingStandIn
 
     with EmbeddingStandIn() as upstream, override_allow_model_requests(True):
 

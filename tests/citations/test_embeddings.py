@@ -11,7 +11,7 @@ from pydantic_ai.embeddings import EmbeddingModel, EmbeddingResult
 
 from citations import embeddings
 from citations.loader import BUNDLED_CORPUS
-from tests.embedding_standin import DIMENSIONS, vector_of
+from tests.support.embedding_standin import DIMENSIONS, vector_of
 
 CASES = Path(__file__).parent / "retrieval_cases.yaml"
 

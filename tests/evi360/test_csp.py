@@ -12,8 +12,8 @@ import pytest
 from django.conf import settings
 
 from citations.models import Source
-from streaming import charts
 from streaming.models import StreamSession
+from streaming.monitoring import charts
 from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,14 @@ import httpx
 import pytest
 from httpx_sse import connect_sse
 
-from tests.anthropic_standin import AnthropicStandIn, hang, http_error, overloaded_midstream, text_stream
-from tests.live_server import live_server
+from tests.support.anthropic_standin import (
+    AnthropicStandIn,
+    hang,
+    http_error,
+    overloaded_midstream,
+    text_stream,
+)
+from tests.support.live_server import live_server
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from streaming.services import mark_interrupted
+from streaming.store.writes import mark_interrupted
 
 
 class Command(BaseCommand):
