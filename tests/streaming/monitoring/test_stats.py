@@ -1,4 +1,4 @@
-"""Dashboard figures against a fixture of sessions with known outcomes and times."""
+"""streaming/monitoring/stats.py: dashboard figures against a fixture of sessions with known outcomes and times."""
 
 import itertools
 from datetime import timedelta
@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from streaming.store import reads as selectors
+from streaming.monitoring import stats
 from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def log(user, settings):
 
 
 def test_counts_and_rates_in_the_window(log):
-    s = selectors.summary(NOW - timedelta(hours=24), NOW)
+    s = stats.summary(NOW - timedelta(hours=24), NOW)
     assert s.total == 17
     assert s.by_status == {
         "streaming": 1,
@@ -58,7 +58,7 @@ def test_counts_and_rates_in_the_window(log):
 
 
 def test_percentiles_are_nearest_rank(log):
-    s = selectors.summary(NOW - timedelta(hours=24), NOW)
+    s = stats.summary(NOW - timedelta(hours=24), NOW)
     # TTFT values: 50, 100..1000 (10), 250, 900 -> 13 values sorted:
     # 50 100 200 250 300 400 500 600 700 800 900 900 1000
     assert s.ttft == {50: 500, 95: 1000, 99: 1000}
@@ -68,15 +68,15 @@ def test_percentiles_are_nearest_rank(log):
 
 
 def test_the_window_limits_everything(log):
-    assert selectors.summary(NOW - timedelta(days=30), NOW).total == 18
-    s = selectors.summary(NOW - timedelta(minutes=40), NOW)
+    assert stats.summary(NOW - timedelta(days=30), NOW).total == 18
+    s = stats.summary(NOW - timedelta(minutes=40), NOW)
     assert s.total == 11  # 10 completed within 30..39 minutes, plus the running one
-    empty = selectors.summary(NOW - timedelta(days=60), NOW - timedelta(days=59))
+    empty = stats.summary(NOW - timedelta(days=60), NOW - timedelta(days=59))
     assert (empty.total, empty.rate("completed"), empty.ttft) == (0, None, {50: None, 95: None, 99: None})
 
 
 def test_timeline_buckets_by_hour_with_percentiles(log):
-    buckets = selectors.timeline(NOW - timedelta(hours=24), NOW)
+    buckets = stats.timeline(NOW - timedelta(hours=24), NOW)
     assert len(buckets) in (24, 25)
     assert sum(sum(b.by_status.values()) for b in buckets) == 17
     assert sum(b.by_status.get("completed", 0) for b in buckets) == 10
@@ -86,6 +86,6 @@ def test_timeline_buckets_by_hour_with_percentiles(log):
 
 
 def test_timeline_buckets_by_day_for_long_windows(log):
-    buckets = selectors.timeline(NOW - timedelta(days=30), NOW)
+    buckets = stats.timeline(NOW - timedelta(days=30), NOW)
     assert 30 <= len(buckets) <= 31
     assert sum(sum(b.by_status.values()) for b in buckets) == 18
