@@ -18,7 +18,8 @@ class Status(models.TextChoices):
     ERROR = "error", "error"
     CANCELLED = "cancelled", "cancelled"
     TIMEOUT = "timeout", "timeout"
-    # Left "streaming" by a process that died; set by mark_interrupted_streams.
+    # Left "streaming" by a process that died; set at start-up (evi360/startup.py), by the
+    # Redis event log for dead workers, and by mark_interrupted_streams.
     INTERRUPTED = "interrupted", "interrupted"
 
 
