@@ -24,7 +24,6 @@ run: install
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_knowledge_base
 	$(BIN)/python manage.py ensure_demo_user
-	$(BIN)/python manage.py mark_interrupted_streams
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/uvicorn evi360.asgi:application --host $(HOST) --port $(PORT) --lifespan off --no-access-log --no-proxy-headers
 

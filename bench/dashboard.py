@@ -82,7 +82,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from streaming.store import reads as selectors
+    from streaming.monitoring import stats
 
     started = time.perf_counter()
     build(args.sessions)
@@ -92,13 +92,13 @@ def main() -> None:
     print(
         f"dashboard on {connection.vendor}: {args.sessions} sessions over 30 days (built in {time.perf_counter() - started:.1f} s)"
     )
-    for window, delta in selectors.WINDOWS.items():
+    for window, delta in stats.WINDOWS.items():
         timings = []
         for _ in range(args.rounds):
             until = timezone.now()
             t = time.perf_counter()
-            selectors.summary(until - delta, until)
-            selectors.timeline(until - delta, until)
+            stats.summary(until - delta, until)
+            stats.timeline(until - delta, until)
             timings.append((time.perf_counter() - t) * 1000)
         print(f"  {window:>3}: median {statistics.median(timings):.0f} ms, max {max(timings):.0f} ms")
 

@@ -143,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
         manage("migrate", "--no-input", "-v0")
         manage("load_knowledge_base")
         manage("ensure_demo_user")
-        manage("mark_interrupted_streams")
     manage("collectstatic", "--no-input", "-v0")
     static_root = Path(
         subprocess.run(

@@ -22,8 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.core.signals import request_started
-from django.db import close_old_connections, connections, reset_queries
+from django.db import connections
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -186,16 +185,3 @@ def close_pool() -> None:
         future.result()
     executor.shutdown()
     _executor.cache_clear()
-
-
-def skip_request_started_hop() -> None:
-    """Under an ASGI server: one thread hop less per request.
-
-    Django sends ``request_started`` to its sync receivers (``close_old_connections``,
-    ``reset_queries``) through ``sync_to_async``, in the thread it makes for each request. That
-    thread is new then and holds no connection, so both have nothing to do. (``request_finished``
-    is sent from ``response.close()`` in that same thread and still closes what a sync view
-    opened there; database work on the streaming path has its own threads, see ``run_db``.)
-    """
-    request_started.disconnect(close_old_connections)
-    request_started.disconnect(reset_queries)

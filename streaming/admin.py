@@ -13,8 +13,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from streaming.models import ApiKey, StreamCitation, StreamSession
-from streaming.monitoring import charts
-from streaming.store import reads as selectors
+from streaming.monitoring import charts, stats
 from streaming.text import shorten
 
 
@@ -94,13 +93,13 @@ class StreamSessionAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         window = request.GET.get("window", "24h")
-        if window not in selectors.WINDOWS:
+        if window not in stats.WINDOWS:
             window = "24h"
         until = timezone.now()
-        since = until - selectors.WINDOWS[window]
-        summary = selectors.summary(since, until)
-        buckets = selectors.timeline(since, until)
-        unit = selectors.bucket_unit(since, until)
+        since = until - stats.WINDOWS[window]
+        summary = stats.summary(since, until)
+        buckets = stats.timeline(since, until)
+        unit = stats.bucket_unit(since, until)
         fmt = "%H:00" if unit == "hour" else "%d %b"
         labels = [timezone.localtime(b.start).strftime(fmt) for b in buckets]
         changelist = reverse("admin:streaming_streamsession_changelist")
@@ -127,7 +126,7 @@ class StreamSessionAdmin(admin.ModelAdmin):
             "title": "Streaming dashboard",
             "opts": self.model._meta,
             "window": window,
-            "windows": list(selectors.WINDOWS),
+            "windows": list(stats.WINDOWS),
             "summary": summary,
             "rates": rates,
             "errors": errors,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Status(models.TextChoices):
@@ -16,8 +18,20 @@ class Status(models.TextChoices):
     ERROR = "error", "error"
     CANCELLED = "cancelled", "cancelled"
     TIMEOUT = "timeout", "timeout"
-    # Left "streaming" by a process that died; set by mark_interrupted_streams.
+    # Left "streaming" by a process that died; set at start-up (evi360/startup.py), by the
+    # Redis event log for dead workers, and by mark_interrupted_streams.
     INTERRUPTED = "interrupted", "interrupted"
+
+
+def stale_after() -> timedelta:
+    """How old a session still "streaming" must be to belong to a process that died: no live
+    stream runs longer than the timeout, and the margin covers clocks and slow writes."""
+    return timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN)
+
+
+def stale_cutoff(now: datetime | None = None) -> datetime:
+    """Sessions still "streaming" that started before this are stale (``stale_after``)."""
+    return (now or timezone.now()) - stale_after()
 
 
 class ClientKind(models.TextChoices):
@@ -41,6 +55,29 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class StreamSessionQuerySet(models.QuerySet):
+    def active(self) -> StreamSessionQuerySet:
+        """Sessions still streaming (or left so by a process that died: see ``stale``)."""
+        return self.filter(status=Status.STREAMING)
+
+    def stale(self, now: datetime | None = None) -> StreamSessionQuerySet:
+        """Sessions left "streaming" by a process that died (``stale_cutoff``)."""
+        return self.active().filter(created_at__lt=stale_cutoff(now))
+
+    def of_user(self, user: object) -> StreamSessionQuerySet:
+        return self.filter(user=user)
+
+    def interrupt(self) -> int:
+        """Mark these sessions, if still streaming, ``interrupted``: their worker is gone.
+        Returns how many."""
+        return self.active().update(
+            status=Status.INTERRUPTED,
+            error_code="interrupted",
+            error_message="The server stopped while this answer was streaming.",
+            finished_at=timezone.now(),
+        )
 
 
 class StreamSession(models.Model):
@@ -74,6 +111,8 @@ class StreamSession(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     answer = models.TextField(blank=True)
+
+    objects = StreamSessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -25,6 +25,7 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from evi360.db import Batch, run_db
 from streaming.access import tokens
 from streaming.models import ApiKey
+from streaming.store import fast_sql
 
 BEARER_PROBLEM = "The Authorization header must be 'Bearer <access token>'."
 # The one rule for the Authorization header, for every endpoint (our views, DRF's, /metrics):
@@ -156,15 +157,7 @@ def _load_users(ids: Sequence[Hashable]) -> list[AbstractBaseUser | None]:
     key = meta.get_field(api_settings.USER_ID_FIELD)
     names = {meta.pk.name, key.name, "password", "is_active"}
     fields = [f for f in meta.concrete_fields if f.name in names]
-    unique = list(dict.fromkeys(ids))
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(qn(f.column) for f in fields)} FROM {qn(meta.db_table)} "
-            f"WHERE {qn(key.column)} IN ({', '.join(['%s'] * len(unique))})",
-            [key.get_db_prep_value(i, connection) for i in unique],
-        )
-        rows = cursor.fetchall()
+    rows = fast_sql.select_in(model, fields, key, list(dict.fromkeys(ids)))
     attnames = [f.attname for f in fields]
     found = {}
     for row in rows:

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -37,6 +37,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import Token
 
 from streaming.models import TokenCutoff
+from streaming.store import fast_sql
 
 REVOKED = "The token has been revoked (password change or logout): log in again."
 NO_USER_ID = "The token contains no valid user id."
@@ -85,14 +86,7 @@ def load_cutoffs(users: Iterable[AbstractBaseUser | None]) -> None:
         return
     meta = TokenCutoff._meta
     field = meta.get_field("valid_after")
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {qn(meta.pk.column)}, {qn(field.column)} FROM {qn(meta.db_table)} "
-            f"WHERE {qn(meta.pk.column)} IN ({', '.join(['%s'] * len(found))})",
-            list(found),
-        )
-        rows = cursor.fetchall()
+    rows = fast_sql.select_in(TokenCutoff, [meta.pk, field], meta.pk, list(found))
     cutoffs = {}
     for user_id, raw in rows:
         value = field.to_python(raw)

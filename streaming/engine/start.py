@@ -9,7 +9,6 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from streaming.access import auth
 from streaming.engine import agent, shutdown
 from streaming.engine import generate as generation
 from streaming.eventlog.memory import StreamRun
-from streaming.models import StreamSession
+from streaming.models import StreamSession, stale_after
 from streaming.store import reads as selectors
 from streaming.store import writes as services
 
@@ -206,7 +205,7 @@ def _open(starts: Sequence[_Start], settle: Callable[[int, _Opened], None]) -> l
     opened = services.open_sessions(
         [sessions[index] for index in allowed],
         max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
-        stale_after=timedelta(seconds=settings.EVI360_STREAM_TIMEOUT + settings.EVI360_INTERRUPTED_MARGIN),
+        stale_after=stale_after(),
     )
     matrix = _matrix() if any(starts[index].vector is not None for index in allowed) else None
     started = list(zip(allowed, opened, strict=True))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from streaming.store.reads import Bucket
+from streaming.monitoring.stats import Bucket
 
 WIDTH, HEIGHT = 760, 220
 LEFT, RIGHT, TOP, BOTTOM = 66, 12, 12, 36

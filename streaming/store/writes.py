@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from citations.models import Chunk, Source
 from citations.retrieval import RetrievedChunk
 from streaming.models import Conversation, Status, StreamCitation, StreamReplay, StreamSession
-from streaming.store import replay
+from streaming.store import fast_sql, replay
 from streaming.text import shorten
 
 
@@ -59,9 +58,8 @@ def open_sessions(
     wanted = {r.conversation_id for r in requests if r.conversation_id is not None}
     with transaction.atomic():
         if connection.features.has_select_for_update:
-            # In id order: two batches locking the same users cannot deadlock.
-            _lock_users(user_ids)
-        active = _active_streams(user_ids, since=now - stale_after)
+            fast_sql.lock_rows(get_user_model(), user_ids)
+        active = fast_sql.streams_since(user_ids, Status.STREAMING.value, since=now - stale_after)
         owners = (
             dict(Conversation.objects.filter(pk__in=wanted).values_list("pk", "user_id")) if wanted else {}
         )
@@ -94,71 +92,11 @@ def open_sessions(
                     created_at=now,
                 )
             )
-        _insert(new_conversations)
+        fast_sql.insert(new_conversations)
         if continued:
             Conversation.objects.filter(pk__in=continued).update(updated_at=now)
-        _insert([r for r in results if isinstance(r, StreamSession)])
+        fast_sql.insert([r for r in results if isinstance(r, StreamSession)])
     return results
-
-
-# The start's queries in plain SQL, built from the models' metadata: they run before every
-# answer's first token, and the ORM spends ~0.3 ms compiling each (the database ~0.02 ms running it).
-
-
-def _placeholders(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
-def _lock_users(user_ids: Sequence[int]) -> None:
-    meta = get_user_model()._meta
-    table, pk = connection.ops.quote_name(meta.db_table), connection.ops.quote_name(meta.pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {pk} FROM {table} WHERE {pk} IN ({_placeholders(len(user_ids))}) "
-            f"ORDER BY {pk} FOR UPDATE",
-            list(user_ids),
-        )
-        cursor.fetchall()
-
-
-def _active_streams(user_ids: Sequence[int], since: datetime) -> Counter[int]:
-    """How many sessions each user has ``streaming`` that started at ``since`` or later."""
-    meta, qn = StreamSession._meta, connection.ops.quote_name
-    user, status, created = (qn(meta.get_field(name).column) for name in ("user", "status", "created_at"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {user}, COUNT(*) FROM {qn(meta.db_table)} WHERE {user} IN "
-            f"({_placeholders(len(user_ids))}) AND {status} = %s AND {created} >= %s GROUP BY {user}",
-            [
-                *user_ids,
-                Status.STREAMING.value,
-                meta.get_field("created_at").get_db_prep_value(since, connection),
-            ],
-        )
-        return Counter(dict(cursor.fetchall()))
-
-
-def _insert(objs: Sequence[models.Model]) -> None:
-    """Insert new rows of one model, as ``bulk_create`` would (the same field preparation, in
-    batches the database accepts). An auto-increment key is left to the database and not read
-    back: nothing here needs it."""
-    if not objs:
-        return
-    meta = objs[0]._meta
-    columns = [f for f in meta.concrete_fields if f is not meta.auto_field]
-    qn = connection.ops.quote_name
-    head = f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in columns)}) VALUES "
-    row = f"({_placeholders(len(columns))})"
-    size = max(1, connection.ops.bulk_batch_size(columns, objs))
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), size):
-            batch = objs[start : start + size]
-            cursor.execute(
-                head + ", ".join([row] * len(batch)),
-                [f.get_db_prep_save(f.pre_save(obj, True), connection) for obj in batch for f in columns],
-            )
-    for obj in objs:
-        obj._state.adding, obj._state.db = False, connection.alias
 
 
 def _title(query: str) -> str:
@@ -185,15 +123,28 @@ class Outcome:
     replay_until: datetime | None = None
 
 
+class Every:
+    """Says whether something done at most once an ``interval`` (in this process) is due."""
+
+    def __init__(self, interval: timedelta) -> None:
+        self.interval = interval
+        self.last: datetime | None = None
+
+    def due(self, now: datetime) -> bool:
+        return self.last is None or now - self.last >= self.interval
+
+    def done(self, now: datetime) -> None:
+        self.last = now
+
+
 # Expired replays are deleted by the outcome writes, at most this often.
 PURGE_EVERY = timedelta(minutes=1)
-_purged_at: datetime | None = None
+REPLAY_PURGE = Every(PURGE_EVERY)
 
 
 def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]:
     """Write how streams ended, with the citations they streamed and the events kept for
     replay, in one transaction (the outcomes of streams that end together)."""
-    global _purged_at
     cited = [chunk for _, outcome in outcomes for _, chunk, _ in outcome.citations]
     # Compressed here, in the database thread: zlib releases the GIL, the event loop goes on.
     replays = [
@@ -204,16 +155,16 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
         if outcome.replay and outcome.replay_until is not None
     ]
     now = timezone.now()
-    purge = _purged_at is None or now - _purged_at >= PURGE_EVERY
+    purge = REPLAY_PURGE.due(now)
     with transaction.atomic():
         # The knowledge base may have been reloaded during the stream: only link what still exists.
-        live_chunks = _existing(Chunk, {c.chunk_id for c in cited})
-        live_sources = _existing(Source, {c.source_id for c in cited})
+        live_chunks = fast_sql.existing(Chunk, {c.chunk_id for c in cited})
+        live_sources = fast_sql.existing(Source, {c.source_id for c in cited})
         gone: set[uuid.UUID] = set()
         for session_id, outcome in outcomes:
             if not _update_session(session_id, outcome):  # gone: its user was deleted meanwhile
                 gone.add(session_id)
-        _insert(
+        fast_sql.insert(
             [
                 StreamCitation(
                     session_id=session_id,
@@ -229,11 +180,11 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
                 for marker, chunk, offset in outcome.citations
             ]
         )
-        _insert([r for r in replays if r.session_id not in gone])
+        fast_sql.insert([r for r in replays if r.session_id not in gone])
         if purge:
             StreamReplay.objects.filter(kept_until__lt=now).delete()
     if purge:
-        _purged_at = now
+        REPLAY_PURGE.done(now)
     return [None] * len(outcomes)
 
 
@@ -245,29 +196,9 @@ _OUTCOME_FIELDS = tuple(
 
 def _update_session(session_id: uuid.UUID, outcome: Outcome) -> bool:
     """Write the outcome on the session's row; False when there is no such row."""
-    meta, qn = StreamSession._meta, connection.ops.quote_name
-    columns = [meta.get_field(name) for name in _OUTCOME_FIELDS]
-    assignments = ", ".join(f"{qn(f.column)} = %s" for f in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(meta.pk.column)} = %s",
-            [f.get_db_prep_save(getattr(outcome, f.name), connection) for f in columns]
-            + [meta.pk.get_db_prep_value(session_id, connection)],
-        )
-        return cursor.rowcount > 0
-
-
-def _existing(model: type[models.Model], ids: set[int]) -> set[int]:
-    """Which of ``ids`` are primary keys of ``model`` rows."""
-    if not ids:
-        return set()
-    meta, qn = model._meta, connection.ops.quote_name
-    pk = qn(meta.pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {pk} FROM {qn(meta.db_table)} WHERE {pk} IN ({_placeholders(len(ids))})", list(ids)
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return fast_sql.update_row(
+        StreamSession, session_id, {name: getattr(outcome, name) for name in _OUTCOME_FIELDS}
+    )
 
 
 def record_outcome(session_id: uuid.UUID, outcome: Outcome) -> None:
@@ -278,21 +209,10 @@ def record_outcome(session_id: uuid.UUID, outcome: Outcome) -> None:
 def mark_orphaned(session_ids: Iterable[str]) -> int:
     """Sessions whose worker is gone (no worker generates them any more): ``interrupted``, if
     they are still ``streaming``. Returns how many."""
-    return StreamSession.objects.filter(pk__in=list(session_ids), status=Status.STREAMING).update(
-        status=Status.INTERRUPTED,
-        error_code="interrupted",
-        error_message="The server stopped while this answer was streaming.",
-        finished_at=timezone.now(),
-    )
+    return StreamSession.objects.filter(pk__in=list(session_ids)).interrupt()
 
 
-def mark_interrupted(older_than: timedelta) -> int:
-    """Sessions still ``streaming`` long after any stream could have ended belong to a process
-    that died: mark them ``interrupted``. Returns how many."""
-    cutoff = timezone.now() - older_than
-    return StreamSession.objects.filter(status=Status.STREAMING, created_at__lt=cutoff).update(
-        status=Status.INTERRUPTED,
-        error_code="interrupted",
-        error_message="The server stopped while this answer was streaming.",
-        finished_at=timezone.now(),
-    )
+def mark_interrupted() -> int:
+    """Stale sessions (``StreamSession.objects.stale()``) belong to a process that died: mark
+    them ``interrupted``. Returns how many."""
+    return StreamSession.objects.stale().interrupt()

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from streaming.store import reads as selectors
+from streaming.monitoring import stats
 
 _SINCE = re.compile(r"(\d+)\s*([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         if not match or int(match.group(1)) == 0:
             raise CommandError(f"--since {since!r}: use a number with m, h or d, e.g. 24h")
         until = timezone.now()
-        summary = selectors.summary(until - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}), until)
+        summary = stats.summary(until - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}), until)
         if json:
             self.stdout.write(_json_dumps(summary.as_dict()))
             return

@@ -1,91 +1,36 @@
-"""Dashboard figures against a fixture of sessions with known outcomes and times."""
+"""streaming/store/reads.py: the streaming path's reads of the stream log."""
 
-import itertools
+from __future__ import annotations
+
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
-from streaming.store import reads as selectors
+from streaming.models import Conversation, Status
+from streaming.store import reads
 from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db
-NOW = timezone.now()
 
 
-@pytest.fixture
-def log(user, settings):
-    # "Now" is taken when the rows are written, not at import: a slow run must not shift the windows.
-    global NOW
-    NOW = timezone.now()
-    settings.EVI360_STREAM_TIMEOUT = 60
-    settings.EVI360_INTERRUPTED_MARGIN = 60
-
-    def add(minutes_ago, status, ttft=None, duration=None, code=""):
-        log_session(user, minutes_ago, status=status, ttft_ms=ttft, duration_ms=duration, error_code=code)
-
-    # Completed: TTFT 100..1000 ms (10 values), durations 1..10 s.
-    for i in range(10):
-        add(30 + i, "completed", ttft=100 * (i + 1), duration=1000 * (i + 1))
-    add(50, "error", ttft=250, duration=2000, code="upstream_unavailable")
-    add(51, "error", duration=300, code="upstream_unavailable")
-    add(52, "error", duration=400, code="internal")
-    add(53, "cancelled", ttft=50, duration=700, code="cancelled")
-    add(54, "timeout", ttft=900, duration=60_000, code="timeout")
-    add(55, "interrupted", code="interrupted")
-    add(1, "streaming")  # running now
-    add(60 * 24 * 8, "completed", ttft=99_999, duration=99_999)  # outside every window but 30 d
+def test_streaming_session_ids_are_the_running_sessions_older_than_asked(user):
+    old = log_session(user, minutes_ago=3, status=Status.STREAMING)
+    log_session(user, minutes_ago=0, status=Status.STREAMING)
+    log_session(user, minutes_ago=5, status=Status.COMPLETED)
+    assert reads.streaming_session_ids(timedelta(minutes=1)) == [str(old.pk)]
 
 
-def test_counts_and_rates_in_the_window(log):
-    s = selectors.summary(NOW - timedelta(hours=24), NOW)
-    assert s.total == 17
-    assert s.by_status == {
-        "streaming": 1,
-        "completed": 10,
-        "error": 3,
-        "cancelled": 1,
-        "timeout": 1,
-        "interrupted": 1,
-    }
-    assert s.rate("completed") == 10 / 17
-    assert s.rate("error") == 3 / 17
-    assert s.rate("cancelled") == s.rate("timeout") == 1 / 17
-    assert s.active == 1
-    assert s.over_timeout == 1
-    # Cancelled streams are not errors; interrupted ones are.
-    assert s.errors == [("upstream_unavailable", 2), ("internal", 1), ("interrupted", 1), ("timeout", 1)]
-
-
-def test_percentiles_are_nearest_rank(log):
-    s = selectors.summary(NOW - timedelta(hours=24), NOW)
-    # TTFT values: 50, 100..1000 (10), 250, 900 -> 13 values sorted:
-    # 50 100 200 250 300 400 500 600 700 800 900 900 1000
-    assert s.ttft == {50: 500, 95: 1000, 99: 1000}
-    # Durations, 15 values sorted: 300 400 700 1000 2000 2000 3000 4000 ... 10000 60000;
-    # p50 is rank ceil(7.5) = 8, p95 rank ceil(14.25) = 15.
-    assert s.duration == {50: 4000, 95: 60_000, 99: 60_000}
-
-
-def test_the_window_limits_everything(log):
-    assert selectors.summary(NOW - timedelta(days=30), NOW).total == 18
-    s = selectors.summary(NOW - timedelta(minutes=40), NOW)
-    assert s.total == 11  # 10 completed within 30..39 minutes, plus the running one
-    empty = selectors.summary(NOW - timedelta(days=60), NOW - timedelta(days=59))
-    assert (empty.total, empty.rate("completed"), empty.ttft) == (0, None, {50: None, 95: None, 99: None})
-
-
-def test_timeline_buckets_by_hour_with_percentiles(log):
-    buckets = selectors.timeline(NOW - timedelta(hours=24), NOW)
-    assert len(buckets) in (24, 25)
-    assert sum(sum(b.by_status.values()) for b in buckets) == 17
-    assert sum(b.by_status.get("completed", 0) for b in buckets) == 10
-    assert all(b.start <= b2.start for b, b2 in itertools.pairwise(buckets))
-    all_ttfts = [v for b in buckets for v in b.ttft.values() if v is not None]
-    assert max(all_ttfts) == 1000
-
-
-def test_timeline_buckets_by_day_for_long_windows(log):
-    buckets = selectors.timeline(NOW - timedelta(days=30), NOW)
-    assert 30 <= len(buckets) <= 31
-    assert sum(sum(b.by_status.values()) for b in buckets) == 18
+def test_conversation_history_is_the_newest_completed_turns_oldest_first(user):
+    conversation = Conversation.objects.create(user=user, title="t")
+    for minutes, status, query in [
+        (4, "completed", "a"),
+        (3, "error", "b"),
+        (2, "completed", "c"),
+        (1, "completed", "d"),
+    ]:
+        log_session(
+            user, minutes, status=status, query=query, answer=query.upper(), conversation=conversation
+        )
+    assert reads.conversation_history(conversation.pk, 2) == [("c", "C"), ("d", "D")]
+    assert reads.conversation_history(conversation.pk, 0) == []
+    assert reads.conversation_history(None, 5) == []

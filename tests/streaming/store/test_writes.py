@@ -136,7 +136,7 @@ def test_a_replay_is_kept_with_its_outcome_until_it_expires(user, monkeypatch):
     kept = {r.session_id: bytes(r.events) for r in StreamReplay.objects.all()}
     assert set(kept) == {one.pk, three.pk} and replay.unpack(kept[one.pk]) == b"".join(events)
     # The next write, a minute on, deletes what has expired.
-    monkeypatch.setattr(services, "_purged_at", now - services.PURGE_EVERY)
+    monkeypatch.setattr(services.REPLAY_PURGE, "last", now - services.PURGE_EVERY)
     (four,) = services.open_sessions([ask(user)], max_concurrent=10, stale_after=STALE)
     services.record_outcomes([(four.pk, ended(later, events))])
     assert set(StreamReplay.objects.values_list("session_id", flat=True)) == {one.pk, four.pk}
