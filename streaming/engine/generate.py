@@ -103,7 +103,7 @@ class Generation:
         self.run = run
         self.request = request
         self.session_id = str(request.session.id)
-        self._append = run.log.append
+        self._append = run.log.append  # looked up once, not per token
         self.seq = 0
         self.started = request.received_at or time.monotonic()
         self.sources: dict[int, agent.NumberedSource] = {}
@@ -119,7 +119,7 @@ class Generation:
         self.seq += 1
 
     def text(self, text: str) -> None:
-        """A piece of the answer; once per token, so kept lean."""
+        """A piece of the answer. Once per token, so ``emit`` is inlined here."""
         if "[" in text:
             self._cite(text)
         event = TokenEvent(text)

@@ -1,7 +1,7 @@
-"""streaming/engine/start.py: a stream's start makes one trip to a database thread (rate limit,
-session row, history, sources), group-committed with the starts that arrive meanwhile; a
-retrieval that fails there is retried by the generation; a client that leaves meanwhile is
-recorded cancelled."""
+"""streaming/engine/start.py and opening.py: a stream's start makes one trip to a database thread
+(rate limit, session row, history, sources), group-committed with the starts that arrive
+meanwhile; a retrieval that fails there is retried by the generation; a client that leaves
+meanwhile is recorded cancelled."""
 
 from __future__ import annotations
 
@@ -246,3 +246,15 @@ async def test_refused_starts_do_not_use_up_the_rate_limit(
         assert (await ask(async_client, token))[-1][1] == "done"
     response = await post({"query": "tillen"})
     assert response.status_code == 429  # and it still holds
+
+
+def test_every_start_keeps_typed_events_unless_its_caller_says_otherwise():
+    """One default: the endpoints that read only SSE bytes opt out, the others need not say."""
+    import inspect
+
+    from streaming.engine import generate as generation
+    from streaming.engine.start import begin_stream
+
+    assert generation.KEEP_TYPED is True
+    for function in (begin_stream, generation.start):
+        assert inspect.signature(function).parameters["keep_typed"].default is generation.KEEP_TYPED
