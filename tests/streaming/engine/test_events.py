@@ -106,3 +106,22 @@ def test_the_messages_are_todays():
         ),
         "upstream_error": ("The language model could not answer this question.", "", False),
     }
+
+
+def test_no_error_event_is_made_with_a_code_the_table_does_not_have():
+    """Codes written out anywhere in the app (``ErrorEvent("…", …)``) are the table's."""
+    import ast
+    from pathlib import Path
+
+    written = set()
+    for path in (Path(__file__).resolve().parents[3] / "streaming").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None))
+                in {"ErrorEvent", "UpstreamError"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                written.add(node.args[0].value)
+    assert written <= set(ERROR_CODES)
