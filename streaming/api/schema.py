@@ -320,7 +320,7 @@ def add_streaming_endpoints(endpoints: list[tuple[str, str, str, Any]]) -> list[
 
 
 # --- The event stream ------------------------------------------------------------------------
-# One schema per SSE event, as the wire carries it (streaming/engine/events.py writes it): `event` names
+# One schema per SSE event, as the wire carries it (streaming/engine/wire.py writes it): `event` names
 # the type, `id` is its sequence number, `data` is one line of JSON of the type's shape.
 
 _NULLABLE_INT = {"type": ["integer", "null"]}

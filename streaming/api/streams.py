@@ -26,8 +26,9 @@ from evi360.errors import error_response
 from streaming.access.auth import Caller, csrf_problem, identify
 from streaming.api.responses import EventStreamResponse
 from streaming.api.sessions import session_detail_view, session_list_view
-from streaming.engine.events import encode_retry, http_status
+from streaming.engine.events import http_status
 from streaming.engine.start import StreamRefused, begin_stream
+from streaming.engine.wire import encode_retry
 from streaming.eventlog.memory import RUNS, StreamRun, collect, shared_log, stream_response
 from streaming.models import ClientKind, StreamSession
 from streaming.store import reads as selectors
@@ -113,7 +114,7 @@ async def _caller_or_error(
 
 
 async def _start_stream(
-    request: HttpRequest, *, resume_grace: float = 0.0, keep_typed: bool = False
+    request: HttpRequest, *, keep_typed: bool, resume_grace: float = 0.0
 ) -> StreamRun | HttpResponse:
     """Everything before a stream starts: access, input, rate limit, concurrency cap, the session
     row; then the generation task. Returns the run, or the JSON error that refuses it. A JWT's
@@ -189,7 +190,7 @@ async def sessions(request: HttpRequest) -> HttpResponse:
     ``events_url`` (the web page's EventSource), answered 201 at once."""
     if request.method != "POST":
         return await sync_to_async(session_list_view)(request)
-    run = await _start_stream(request, resume_grace=settings.EVI360_RESUME_GRACE)
+    run = await _start_stream(request, keep_typed=False, resume_grace=settings.EVI360_RESUME_GRACE)
     if isinstance(run, HttpResponse):
         return run
     run.expect_reader(settings.EVI360_FIRST_READER_TIMEOUT)

@@ -51,6 +51,7 @@ from pydantic_ai.settings import ModelSettings
 from citations.query_vectors import VECTORS
 from citations.retrieval import RetrievedChunk, retrieve
 from evi360.db import run_db
+from streaming.engine.events import UPSTREAM_ERROR, UPSTREAM_UNAVAILABLE, ErrorCode
 from streaming.engine.offline_model import OFFLINE_MODEL_NAME, build_offline_model
 
 LANGUAGE_NAMES = {"nl": "Dutch (Nederlands)", "en": "English"}
@@ -78,6 +79,11 @@ class UpstreamError(Exception):
         self.code = code
         self.message = message
         self.retryable = retryable
+
+    @classmethod
+    def of(cls, error: ErrorCode, message: str | None = None) -> UpstreamError:
+        """The error of a code in ``events.ERROR_CODES``, with its message or one of its ``others``."""
+        return cls(error.code, message or error.message, retryable=error.retryable)
 
 
 @dataclass(frozen=True)
@@ -181,15 +187,7 @@ def _is_unavailable(exc: Exception) -> bool:
 
 
 def _upstream_error(exc: Exception) -> UpstreamError:
-    if _is_unavailable(exc):
-        return UpstreamError(
-            "upstream_unavailable",
-            "The language model is busy or unreachable right now. Please try again in a moment.",
-            retryable=True,
-        )
-    return UpstreamError(
-        "upstream_error", "The language model could not answer this question.", retryable=False
-    )
+    return UpstreamError.of(UPSTREAM_UNAVAILABLE if _is_unavailable(exc) else UPSTREAM_ERROR)
 
 
 async def answer(
@@ -234,11 +232,7 @@ async def answer(
         raise _upstream_error(exc) from exc
     except httpx2.TransportError as exc:
         # The anthropic SDK passes errors of a cut-off response body through unwrapped.
-        raise UpstreamError(
-            "upstream_unavailable",
-            "The connection to the language model was lost. Please try again in a moment.",
-            retryable=True,
-        ) from exc
+        raise UpstreamError.of(UPSTREAM_UNAVAILABLE, UPSTREAM_UNAVAILABLE.others[0]) from exc
     yield Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0)
 
 

@@ -1,17 +1,16 @@
-"""The wire format of the answer stream: one small typed shape per event and one encoder.
+"""The answer stream's events, one small typed shape each, and the one table of the codes an
+answer can end with (``ERROR_CODES``); ``wire`` encodes them.
 
-Clients depend on this module's output, never on a library's, so upgrading Pydantic AI or the
-model SDK cannot change what goes over the wire. docs/sse-protocol.md describes it.
+Clients depend on these shapes, never on a library's, so upgrading Pydantic AI or the model SDK
+cannot change what goes over the wire. docs/sse-protocol.md describes them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-# JSON without spaces or ASCII escapes: what every wire format here sends.
-compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+from streaming.models import Status
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,27 +88,79 @@ class ErrorEvent:
         return {"code": self.code, "message": self.message, "retryable": self.retryable}
 
 
-_ERROR_HTTP_STATUS = {"timeout": 504, "upstream_unavailable": 503, "upstream_error": 502}
+Event = SessionEvent | CitationEvent | TokenEvent | DoneEvent | ErrorEvent
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """A code an answer can end with: what its error event says, how the end is recorded, and
+    the HTTP status for clients that wait for the whole answer instead of reading the stream."""
+
+    code: str
+    http_status: int
+    retryable: bool
+    message: str  # what the error event tells the user
+    status: Status | None = None  # the outcome recorded; None: not an outcome (a reader's error)
+    recorded: str = ""  # the outcome row's error_message, when it is not ``message``
+    others: tuple[str, ...] = ()  # other user messages sent with this code
+
+    def event(self) -> ErrorEvent:
+        return ErrorEvent(self.code, self.message, self.retryable)
+
+
+TIMEOUT = ErrorCode(
+    "timeout", 504, True, "The answer took too long and was stopped. Please try again.", Status.TIMEOUT
+)
+INTERNAL = ErrorCode(
+    "internal", 500, True, "Something went wrong on our side while answering. Please try again.", Status.ERROR
+)
+CANCELLED = ErrorCode(
+    "cancelled",
+    500,
+    True,
+    "The answer was stopped before it was finished.",
+    Status.CANCELLED,
+    recorded="The client went away.",
+)
+INTERRUPTED = ErrorCode(
+    "interrupted",
+    500,
+    True,
+    "The server is restarting and stopped this answer. Please ask again.",
+    Status.INTERRUPTED,
+)
+# A reader that lost the shared (Redis) event log; the generation itself goes on.
+STREAM_UNAVAILABLE = ErrorCode(
+    "stream_unavailable", 500, True, "The connection to this answer was lost. Please try again."
+)
+UPSTREAM_UNAVAILABLE = ErrorCode(
+    "upstream_unavailable",
+    503,
+    True,
+    "The language model is busy or unreachable right now. Please try again in a moment.",
+    Status.ERROR,
+    others=("The connection to the language model was lost. Please try again in a moment.",),
+)
+UPSTREAM_ERROR = ErrorCode(
+    "upstream_error", 502, False, "The language model could not answer this question.", Status.ERROR
+)
+
+ERROR_CODES = {
+    error.code: error
+    for error in (
+        TIMEOUT,
+        INTERNAL,
+        CANCELLED,
+        INTERRUPTED,
+        STREAM_UNAVAILABLE,
+        UPSTREAM_UNAVAILABLE,
+        UPSTREAM_ERROR,
+    )
+}
 
 
 def http_status(error_code: str) -> int:
     """The HTTP status for an answer that ended in this error, for clients that wait for the whole
     answer instead of reading the stream."""
-    return _ERROR_HTTP_STATUS.get(error_code, 500)
-
-
-Event = SessionEvent | CitationEvent | TokenEvent | DoneEvent | ErrorEvent
-
-
-def encode(seq: int, event: Event) -> bytes:
-    """One event: ``id``, ``event`` and a single ``data`` line of JSON (JSON escapes newlines)."""
-    if type(event) is TokenEvent:  # once per token: the same bytes without building a dict
-        return f'id: {seq}\nevent: token\ndata: {{"text":{compact_json(event.text)}}}\n\n'.encode()
-    return f"id: {seq}\nevent: {event.type}\ndata: {compact_json(event.payload())}\n\n".encode()
-
-
-def encode_retry(milliseconds: int) -> bytes:
-    return f"retry: {milliseconds}\n\n".encode()
-
-
-KEEP_ALIVE = b": keep-alive\n\n"
+    error = ERROR_CODES.get(error_code)
+    return error.http_status if error else 500

@@ -18,24 +18,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from streaming.engine.runtime import RUNTIME
 from streaming.eventlog.memory import RUNS
 
 logger = logging.getLogger(__name__)
-
-INTERRUPTED_MESSAGE = "The server is restarting and stopped this answer. Please ask again."
-
-_draining = False
-# Sessions whose generation was cancelled by the shutdown (not by their client).
-_interrupted: set[str] = set()
-
-
-def draining() -> bool:
-    """True once this process is shutting down: it starts no new streams."""
-    return _draining
-
-
-def interrupted(session_id: str) -> bool:
-    return session_id in _interrupted
 
 
 def _running() -> list[tuple[str, asyncio.Task[None]]]:
@@ -45,32 +31,29 @@ def _running() -> list[tuple[str, asyncio.Task[None]]]:
 async def drain(grace: float) -> int:
     """Refuse new streams, wait up to ``grace`` seconds for the running ones, then interrupt the
     rest. Returns how many were interrupted."""
-    global _draining
-    _draining = True
+    RUNTIME.draining = True
     running = _running()
     logger.warning("shutting down: %d stream(s) running, waiting up to %g s", len(running), grace)
     if running:
         await asyncio.wait([task for _, task in running], timeout=grace)
     left = _running()
     for session_id, task in left:
-        _interrupted.add(session_id)
+        RUNTIME.interrupted.add(session_id)
         task.cancel()
     if left:
         await asyncio.wait([task for _, task in left], timeout=10)
         # The responses still have to write the final events to their sockets.
         await asyncio.sleep(0.2)
-    from streaming.engine.generate import _retrying
-
     # Outcomes waiting for the database, and the Redis copies of the last events (readers on
     # other workers need the end of their stream): a last chance to write them.
-    writing = [*_retrying, *(run.mirror for run in RUNS.values() if run.mirror and not run.mirror.done())]
+    writing = [
+        *RUNTIME.background,
+        *(run.mirror for run in RUNS.values() if run.mirror and not run.mirror.done()),
+    ]
     if writing:
         await asyncio.wait(writing, timeout=5)
     logger.warning("shutting down: %d stream(s) interrupted", len(left))
     return len(left)
-
-
-_installed = False
 
 
 def take_over_signals(grace: float) -> None:
@@ -78,17 +61,16 @@ def take_over_signals(grace: float) -> None:
     then hands the signal to the server (which stops with nothing left running); a second one goes
     to the server at once. Call once the server has installed its handlers (daphne and uvicorn both
     have by their first request); later calls, and calls off the main thread, do nothing."""
-    global _installed
-    if _installed:
+    if RUNTIME.signals_taken:
         return
-    _installed = True
+    RUNTIME.signals_taken = True
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread may set signal handlers
     loop = asyncio.get_running_loop()
     handlers: dict[int, Any] = {}
 
     def on_signal(number: int, frame: Any) -> None:
-        if _draining:  # a second signal: stop now
+        if RUNTIME.draining:  # a second signal: stop now
             handlers[number](number, frame)
             return
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from streaming.engine.events import (
-    KEEP_ALIVE,
     CitationEvent,
     DoneEvent,
     ErrorEvent,
@@ -27,6 +26,7 @@ from streaming.engine.events import (
     SessionEvent,
     TokenEvent,
 )
+from streaming.engine.wire import KEEP_ALIVE
 from streaming.store import replay
 
 

@@ -37,7 +37,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from streaming.engine.events import ErrorEvent, encode
+from streaming.engine.events import STREAM_UNAVAILABLE
+from streaming.engine.wire import encode
 from streaming.eventlog.memory import KEEP_ALIVE, RUNS, StreamRun
 
 logger = logging.getLogger(__name__)
@@ -51,11 +52,7 @@ CANCEL_CHANNEL = "evi360:cancel"
 READER_PATIENCE = 10.0
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
-LOST = ErrorEvent(
-    "stream_unavailable",
-    "The connection to this answer was lost. Please try again.",
-    True,
-)
+LOST = STREAM_UNAVAILABLE.event()
 
 
 def events_key(session_id: str) -> str:

@@ -16,16 +16,15 @@ from django.http import JsonResponse
 from evi360.errors import openai_error
 from streaming.engine import agent
 from streaming.engine.events import (
-    KEEP_ALIVE,
     CitationEvent,
     DoneEvent,
     ErrorEvent,
     SessionEvent,
     TokenEvent,
-    compact_json,
     http_status,
 )
 from streaming.engine.offline_model import OFFLINE_MODEL_NAME
+from streaming.engine.wire import KEEP_ALIVE, compact_json
 from streaming.eventlog.memory import StreamRun, collect
 
 MODEL_ID = "evi-specialist"

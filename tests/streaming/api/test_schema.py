@@ -13,7 +13,8 @@ from django.urls import URLPattern, get_resolver
 from drf_spectacular.validation import validate_schema
 
 from streaming.api.schema import NOT_BLANK, _patterns
-from streaming.engine.events import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent, encode
+from streaming.engine.events import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent
+from streaming.engine.wire import encode
 
 
 @pytest.fixture(scope="module")

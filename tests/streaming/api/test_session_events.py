@@ -164,7 +164,7 @@ async def test_a_replay_the_database_could_not_take_is_kept_in_the_process(
     """The database was away when the stream ended: its run stays here for the retention."""
     from django.db import OperationalError
 
-    from streaming.engine import generate as generation
+    from streaming.engine.runtime import RUNTIME
     from streaming.eventlog.memory import RUNS
     from streaming.store import writes as services
 
@@ -172,7 +172,7 @@ async def test_a_replay_the_database_could_not_take_is_kept_in_the_process(
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(services, "record_outcomes", away)
-    monkeypatch.setattr(generation, "RETRY_DELAYS", ())
+    monkeypatch.setattr(RUNTIME, "retry_delays", ())
     scripted_model(["een ", "twee"])
     created = await create(web, {"query": "tillen"})
     first = await read(await web.get(created["events_url"]))

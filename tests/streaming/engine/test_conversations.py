@@ -8,8 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from citations import embeddings, query_vectors
-from streaming.engine import agent
-from streaming.engine import start as starting
+from streaming.engine import agent, opening
 from streaming.models import Conversation, StreamSession
 from tests.conftest import log_session, parse_sse
 
@@ -21,7 +20,7 @@ URL = "/api/v1/stream/query"
 def seen(monkeypatch):
     """What the agent was asked: the history it got and what retrieval searched for."""
     calls = []
-    original, original_retrieve = agent.answer, starting.retrieve
+    original, original_retrieve = agent.answer, opening.retrieve
 
     searched: list[tuple[str, object]] = []
 
@@ -37,7 +36,7 @@ def seen(monkeypatch):
         return original(query, language, **kwargs)
 
     monkeypatch.setattr(agent, "answer", spy)
-    monkeypatch.setattr(starting, "retrieve", retrieve_spy)
+    monkeypatch.setattr(opening, "retrieve", retrieve_spy)
     return calls
 
 

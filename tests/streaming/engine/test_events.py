@@ -1,74 +1,127 @@
-import json
+"""streaming/engine/events.py: the one table of the codes an answer can end with."""
 
-from streaming.engine.events import (
-    KEEP_ALIVE,
-    CitationEvent,
-    DoneEvent,
-    ErrorEvent,
-    SessionEvent,
-    TokenEvent,
-    encode,
-    encode_retry,
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic_ai.exceptions import ModelHTTPError
+
+from streaming.engine import agent
+from streaming.engine.events import ERROR_CODES, ErrorEvent, http_status
+from streaming.engine.generate import ending_of
+from streaming.eventlog import redis as redis_eventlog
+from streaming.models import Status
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("timeout", 504),
+        ("upstream_unavailable", 503),
+        ("upstream_error", 502),
+        ("internal", 500),
+        ("cancelled", 500),
+        ("interrupted", 500),
+        ("stream_unavailable", 500),
+        ("not_in_the_table", 500),
+    ],
 )
+def test_http_status_of_each_code(code, status):
+    assert http_status(code) == status
 
 
-def parse(raw: bytes) -> tuple[list[str], dict]:
-    lines = raw.decode().split("\n")
-    assert raw.endswith(b"\n\n")
-    return lines[:-2], json.loads(lines[2].removeprefix("data: "))
-
-
-def test_token_event_is_one_data_line_even_with_newlines_and_non_ascii():
-    lines, data = parse(encode(7, TokenEvent("Tillen ✓\nnieuwe regel\r\n€")))
-    assert lines[:2] == ["id: 7", "event: token"]
-    assert len(lines) == 3
-    assert data == {"text": "Tillen ✓\nnieuwe regel\r\n€"}
-    assert "✓".encode() in encode(0, TokenEvent("✓"))  # UTF-8, not \u escapes
-
-
-def test_each_event_shape():
-    assert parse(encode(0, SessionEvent("s", None, "nl", "offline")))[1] == {
-        "session_id": "s",
-        "conversation_id": None,
-        "language": "nl",
-        "model": "offline",
-    }
-    assert parse(encode(1, CitationEvent(2, 9, "Tillen", "https://x", "De last")))[1] == {
-        "marker": 2,
-        "source": {"id": 9, "title": "Tillen", "url": "https://x", "snippet": "De last"},
-    }
-    assert parse(encode(3, DoneEvent("s", 120, 900, 10, 20, [1, 2])))[1] == {
-        "session_id": "s",
-        "status": "completed",
-        "ttft_ms": 120,
-        "duration_ms": 900,
-        "input_tokens": 10,
-        "output_tokens": 20,
-        "citations": [1, 2],
-    }
-    assert parse(encode(4, ErrorEvent("timeout", "Too slow.", True)))[1] == {
-        "code": "timeout",
-        "message": "Too slow.",
-        "retryable": True,
+def test_the_table_is_keyed_by_its_codes():
+    assert all(code == error.code for code, error in ERROR_CODES.items())
+    assert set(ERROR_CODES) == {
+        "timeout",
+        "internal",
+        "cancelled",
+        "interrupted",
+        "stream_unavailable",
+        "upstream_unavailable",
+        "upstream_error",
     }
 
 
-def test_retry_and_keep_alive():
-    assert encode_retry(3000) == b"retry: 3000\n\n"
-    assert KEEP_ALIVE.startswith(b":")
+def test_an_entrys_event_carries_its_code_message_and_retryability():
+    for error in ERROR_CODES.values():
+        assert error.event() == ErrorEvent(error.code, error.message, error.retryable)
 
 
-def test_a_token_is_encoded_exactly_as_every_other_event_would_be():
-    """Tokens take a shortcut (no payload dict); the bytes must be the generic encoder's."""
-    from hypothesis import given
-    from hypothesis import strategies as st
+def test_every_ending_of_a_generation_has_an_entry():
+    endings = [
+        ending_of(TimeoutError()),
+        ending_of(RuntimeError("a bug")),
+        ending_of(asyncio.CancelledError()),
+        ending_of(asyncio.CancelledError(), interrupted=True),
+    ]
+    assert [e.error_code for e in endings] == ["timeout", "internal", "cancelled", "interrupted"]
+    for ending in endings:
+        error = ERROR_CODES[ending.error_code]
+        assert ending.status is error.status
+        assert ending.event == error.event()
+    # A client that went away is recorded as such; the other readers are told more politely.
+    assert endings[2].error_message == "The client went away."
+    assert endings[2].event.message == "The answer was stopped before it was finished."
 
-    from streaming.engine.events import compact_json
 
-    @given(st.integers(min_value=0, max_value=10**6), st.text())
-    def same(seq: int, text: str) -> None:
-        event = TokenEvent(text)
-        generic = f"id: {seq}\nevent: token\ndata: {compact_json(event.payload())}\n\n".encode()
-        assert encode(seq, event) == generic
+@pytest.mark.parametrize(
+    ("exc", "code", "retryable"),
+    [
+        (ModelHTTPError(529, "claude", {"type": "overloaded_error"}), "upstream_unavailable", True),
+        (ModelHTTPError(500, "claude"), "upstream_unavailable", True),
+        (ModelHTTPError(400, "claude", {"type": "invalid_request_error"}), "upstream_error", False),
+    ],
+)
+def test_every_upstream_error_has_an_entry(exc, code, retryable):
+    error = agent._upstream_error(exc)
+    assert (error.code, error.retryable) == (code, retryable)
+    entry = ERROR_CODES[code]
+    assert entry.retryable is retryable and error.message == entry.message
+    ending = ending_of(error)
+    assert ending.status is Status.ERROR is entry.status
+    assert ending.event == ErrorEvent(code, entry.message, retryable)
 
-    same()
+
+def test_the_shared_logs_lost_reader_error_is_in_the_table():
+    entry = ERROR_CODES[redis_eventlog.LOST.code]
+    assert entry.status is None  # a reader's error: the generation goes on and records its own end
+    assert redis_eventlog.LOST == entry.event()
+    assert entry.message == "The connection to this answer was lost. Please try again."
+
+
+def test_the_messages_are_todays():
+    """Clients show these; changing one is a change of the wire, not a refactoring."""
+    assert {code: (e.message, e.recorded, e.retryable) for code, e in ERROR_CODES.items()} == {
+        "timeout": ("The answer took too long and was stopped. Please try again.", "", True),
+        "internal": ("Something went wrong on our side while answering. Please try again.", "", True),
+        "cancelled": ("The answer was stopped before it was finished.", "The client went away.", True),
+        "interrupted": ("The server is restarting and stopped this answer. Please ask again.", "", True),
+        "stream_unavailable": ("The connection to this answer was lost. Please try again.", "", True),
+        "upstream_unavailable": (
+            "The language model is busy or unreachable right now. Please try again in a moment.",
+            "",
+            True,
+        ),
+        "upstream_error": ("The language model could not answer this question.", "", False),
+    }
+
+
+def test_no_error_event_is_made_with_a_code_the_table_does_not_have():
+    """Codes written out anywhere in the app (``ErrorEvent("…", …)``) are the table's."""
+    import ast
+    from pathlib import Path
+
+    written = set()
+    for path in (Path(__file__).resolve().parents[3] / "streaming").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", None))
+                in {"ErrorEvent", "UpstreamError"}
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                written.add(node.args[0].value)
+    assert written <= set(ERROR_CODES)

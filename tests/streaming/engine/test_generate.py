@@ -12,6 +12,7 @@ from pydantic_ai.exceptions import ModelHTTPError
 from citations.query_vectors import VECTORS
 from citations.retrieval import retrieve
 from streaming.engine import generate as generation
+from streaming.engine.runtime import RUNTIME
 from streaming.eventlog.memory import RUNS
 from streaming.models import Status, StreamCitation, StreamSession
 from tests.conftest import new_session, parse_sse
@@ -108,13 +109,34 @@ async def test_upstream_failure_mid_stream_is_an_error_event_and_row(small_kb, u
     assert (row.status, row.error_code, row.answer) == (Status.ERROR, "upstream_unavailable", "Eerst dit ")
 
 
-async def test_an_unexpected_failure_is_internal_and_says_nothing_secret(small_kb, user, scripted_model):
+async def test_a_connection_cut_mid_answer_is_upstream_unavailable(small_kb, user, scripted_model, caplog):
+    import httpx2
+
+    scripted_model(["Eerst "], error=httpx2.RemoteProtocolError("peer closed connection"))
+    session = await new_session(user)
+    events = await run_to_end(session)
+    message = "The connection to the language model was lost. Please try again in a moment."
+    assert events[-1][2] == {"code": "upstream_unavailable", "message": message, "retryable": True}
+    row = await reload(session)
+    assert (row.status, row.error_code, row.error_message) == (Status.ERROR, "upstream_unavailable", message)
+    assert not [r for r in caplog.records if r.exc_info]  # a model failure is no bug of ours
+
+
+async def test_an_unexpected_failure_is_internal_and_says_nothing_secret(
+    small_kb, user, scripted_model, caplog
+):
     scripted_model(["x"], error=RuntimeError("password=hunter2 in a traceback"))
     session = await new_session(user)
     events = await run_to_end(session)
     assert events[-1][1] == "error" and events[-1][2]["code"] == "internal"
     assert "hunter2" not in json.dumps(events)
-    assert (await reload(session)).status == Status.ERROR
+    row = await reload(session)
+    assert (row.status, row.error_message) == (
+        Status.ERROR,
+        "Something went wrong on our side while answering. Please try again.",
+    )
+    [logged] = [r for r in caplog.records if r.exc_info]
+    assert logged.getMessage() == f"stream {session.id} failed" and logged.name == "streaming.engine.generate"
 
 
 async def test_timeout_stops_the_model_and_records_timeout(small_kb, user, scripted_model, settings):
@@ -127,6 +149,11 @@ async def test_timeout_stops_the_model_and_records_timeout(small_kb, user, scrip
     assert state["cancelled"] == 1  # the model call was cancelled, not left running
     row = await reload(session)
     assert (row.status, row.error_code, row.answer) == (Status.TIMEOUT, "timeout", "begin ")
+    assert (
+        row.error_message
+        == events[-1][2]["message"]
+        == ("The answer took too long and was stopped. Please try again.")
+    )
 
 
 async def test_cancelling_records_cancelled_with_what_was_streamed(small_kb, user, scripted_model):
@@ -145,8 +172,14 @@ async def test_cancelling_records_cancelled_with_what_was_streamed(small_kb, use
     assert not any(b"event: done" in e for e in run.log.events)
     assert [e for e in run.log.events if b"event: error" in e] == run.log.events[-1:]
     assert b'"code":"cancelled"' in run.log.events[-1]
+    assert json.loads(run.log.events[-1].split(b"data: ", 1)[1]) == {
+        "code": "cancelled",
+        "message": "The answer was stopped before it was finished.",
+        "retryable": True,
+    }
     row = await reload(session)
     assert (row.status, row.answer, row.token_events) == (Status.CANCELLED, "gestreamd ", 1)
+    assert (row.error_code, row.error_message) == ("cancelled", "The client went away.")
 
 
 async def test_no_sources_still_streams_an_answer(db, user, scripted_model):
@@ -174,14 +207,13 @@ async def test_an_outcome_the_database_refuses_is_written_when_it_is_back(
         return real(outcomes)
 
     monkeypatch.setattr(services, "record_outcomes", flaky)
-    monkeypatch.setattr(generation, "RETRY_DELAYS", (0.01,) * 5)
+    monkeypatch.setattr(RUNTIME, "retry_delays", (0.01,) * 5)
     scripted_model(["Til ", "niet ", "te zwaar."])
     session = await new_session(user)
     events = await run_to_end(session)
     assert events[-1][1] == "done"  # the client is not kept waiting for the database
     async with asyncio.timeout(10):
-        while generation._retrying:
-            await asyncio.wait(list(generation._retrying))
+        await RUNTIME.settled()
     assert len(attempts) == 4
     row = await reload(session)
     assert row.status == Status.COMPLETED and row.answer == "Til niet te zwaar."

@@ -17,6 +17,8 @@ from asgiref.sync import sync_to_async
 
 from streaming.engine import generate as generation
 from streaming.engine import shutdown
+from streaming.engine.events import INTERRUPTED
+from streaming.engine.runtime import RUNTIME
 from streaming.models import Status, StreamSession
 from tests.conftest import new_session, parse_sse
 from tests.support.live_server import live_server
@@ -30,10 +32,9 @@ async def aenumerate(iterator):
 
 
 @pytest.fixture
-def fresh_shutdown_state():
-    yield
-    shutdown._draining = False
-    shutdown._interrupted.clear()
+def fresh_shutdown_state(monkeypatch):
+    monkeypatch.setattr(RUNTIME, "draining", False)
+    monkeypatch.setattr(RUNTIME, "interrupted", set())
 
 
 @pytest.mark.django_db(transaction=True)
@@ -55,7 +56,7 @@ async def test_drain_interrupts_what_does_not_finish_in_time(
     assert [e[1] for e in events] == ["session", "token", "token", "error"]
     assert events[-1][2] == {
         "code": "interrupted",
-        "message": shutdown.INTERRUPTED_MESSAGE,
+        "message": INTERRUPTED.message,
         "retryable": True,
     }
     row = await sync_to_async(StreamSession.objects.get)(pk=session.pk)
@@ -81,7 +82,7 @@ async def test_drain_lets_a_stream_finish_within_the_grace(
 
 @pytest.mark.django_db(transaction=True)
 async def test_no_stream_starts_while_draining(user, access_token, async_client, fresh_shutdown_state):
-    shutdown._draining = True
+    RUNTIME.draining = True
     response = await async_client.post(
         "/api/v1/stream/query",
         {"query": "Hoe zwaar mag ik tillen?"},

@@ -1,7 +1,7 @@
-"""streaming/engine/start.py: a stream's start makes one trip to a database thread (rate limit,
-session row, history, sources), group-committed with the starts that arrive meanwhile; a
-retrieval that fails there is retried by the generation; a client that leaves meanwhile is
-recorded cancelled."""
+"""streaming/engine/start.py and opening.py: a stream's start makes one trip to a database thread
+(rate limit, session row, history, sources), group-committed with the starts that arrive
+meanwhile; a retrieval that fails there is retried by the generation; a client that leaves
+meanwhile is recorded cancelled."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from django.db import OperationalError
 
 from evi360 import db
 from streaming.api import streams as api
-from streaming.engine import generate as generation
-from streaming.engine import start as starting
+from streaming.engine import opening
+from streaming.engine.runtime import RUNTIME
 from streaming.models import StreamSession
 from tests.conftest import parse_sse
 
@@ -46,7 +46,7 @@ async def test_a_start_is_one_database_trip(
     scripted_model(["Til maximaal 23 kg [1]."])
     events = await ask(async_client, token)
     # The JWT's user is read in the start's own trip, not in one of its own before it.
-    assert trips == ["_open", "_write_outcomes"]
+    assert trips == ["open_starts", "_write_outcomes"]
     assert [e[1] for e in events] == ["session", "citation", "token", "done"]
 
 
@@ -85,7 +85,7 @@ async def test_retrieval_failing_at_the_start_is_left_to_the_generation(
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr(starting, "retrieve", broken)
+    monkeypatch.setattr(opening, "retrieve", broken)
     scripted_model(["Til maximaal 23 kg [1]."])
     events = await ask(async_client, token)
     citation = next(e for e in events if e[1] == "citation")
@@ -105,7 +105,7 @@ async def test_a_session_row_written_for_a_client_that_went_away_is_recorded_can
     from streaming.models import Status, StreamSession
 
     entered, release = threading.Event(), threading.Event()
-    real = starting._open
+    real = opening.open_starts
 
     def slow_open(starts, settle):  # type: ignore[no-untyped-def]
         results = [None] * len(starts)  # held back, and handed over only at the end
@@ -118,7 +118,7 @@ async def test_a_session_row_written_for_a_client_that_went_away_is_recorded_can
         release.wait(5)
         return results
 
-    monkeypatch.setattr(starting._STARTS, "_fn", slow_open)
+    monkeypatch.setattr(RUNTIME.starts, "_fn", slow_open)
     scripted_model(["Til maximaal 23 kg [1]."])
     request = asyncio.ensure_future(ask(async_client, access_token(user)))
     await asyncio.to_thread(entered.wait, 5)
@@ -128,12 +128,11 @@ async def test_a_session_row_written_for_a_client_that_went_away_is_recorded_can
         await request
     release.clear()  # (the next start goes through at once)
     entered.clear()
-    monkeypatch.setattr(starting._STARTS, "_fn", real)
+    monkeypatch.setattr(RUNTIME.starts, "_fn", real)
     # The next start runs after the first batch was handled, the cancelled caller's row included.
     assert (await ask(async_client, access_token(user)))[-1][1] == "done"
     async with asyncio.timeout(10):
-        if generation._retrying:
-            await asyncio.wait(list(generation._retrying))
+        await RUNTIME.settled()
     statuses = await sync_to_async(list)(StreamSession.objects.values_list("status", "error_code"))
     assert sorted(statuses) == [(Status.CANCELLED, "cancelled"), (Status.COMPLETED, "")]
 
@@ -145,15 +144,15 @@ async def test_the_question_is_embedded_while_the_start_is_in_the_database(
     from citations.query_vectors import VECTORS
 
     order: list[str] = []
-    request, open_ = VECTORS.request, starting._open
-    retrieve = starting.retrieve
+    request, open_ = VECTORS.request, opening.open_starts
+    retrieve = opening.retrieve
     seen_vectors = []
 
     def requesting(text):
         order.append("embedding asked")
         return request(text)
 
-    def opening(starts, settle):
+    def opening_(starts, settle):
         order.append("database trip")
         return open_(starts, settle)
 
@@ -162,8 +161,8 @@ async def test_the_question_is_embedded_while_the_start_is_in_the_database(
         return retrieve(query, language, k, **kwargs)
 
     monkeypatch.setattr(VECTORS, "request", requesting)
-    monkeypatch.setattr(starting._STARTS, "_fn", opening)
-    monkeypatch.setattr(starting, "retrieve", retrieving)
+    monkeypatch.setattr(RUNTIME.starts, "_fn", opening_)
+    monkeypatch.setattr(opening, "retrieve", retrieving)
     scripted_model(["Til maximaal 23 kg [1]."])
     await ask(async_client, access_token(user))
     assert order == ["embedding asked", "database trip"]
@@ -247,3 +246,15 @@ async def test_refused_starts_do_not_use_up_the_rate_limit(
         assert (await ask(async_client, token))[-1][1] == "done"
     response = await post({"query": "tillen"})
     assert response.status_code == 429  # and it still holds
+
+
+def test_every_start_keeps_typed_events_unless_its_caller_says_otherwise():
+    """One default: the endpoints that read only SSE bytes opt out, the others need not say."""
+    import inspect
+
+    from streaming.engine import generate as generation
+    from streaming.engine.start import begin_stream
+
+    assert generation.KEEP_TYPED is True
+    for function in (begin_stream, generation.start):
+        assert inspect.signature(function).parameters["keep_typed"].default is generation.KEEP_TYPED

@@ -2,7 +2,8 @@ import asyncio
 
 import pytest
 
-from streaming.engine.events import KEEP_ALIVE, TokenEvent
+from streaming.engine.events import TokenEvent
+from streaming.engine.wire import KEEP_ALIVE
 from streaming.eventlog import memory as eventlog
 from streaming.eventlog.memory import EventLog, StreamRun, stream_response
 

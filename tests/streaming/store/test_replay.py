@@ -9,7 +9,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from streaming.engine import generate as generation
-from streaming.engine.events import DoneEvent, SessionEvent, TokenEvent, encode
+from streaming.engine.events import DoneEvent, SessionEvent, TokenEvent
+from streaming.engine.wire import encode
 from streaming.store import reads as selectors
 from streaming.store import replay
 from tests.conftest import new_session, parse_sse
