@@ -25,6 +25,7 @@ from citations.query_vectors import VECTORS, Handle, follow_up
 from citations.retrieval import Lexical, confident, lexical_matches, retrieve
 from citations.vectors import INDEX, Matrix
 from evi360.db import Batch
+from evi360.errors import ApiError
 from streaming.access import auth
 from streaming.engine import agent, shutdown
 from streaming.engine import generate as generation
@@ -40,13 +41,8 @@ class _NotAuthenticated(Exception):
     """A JWT's user, read with the start, is gone, inactive, or has changed their password."""
 
 
-class StreamRefused(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
+class StreamRefused(ApiError):
+    """A start refused (shutting down, rate limit, cap, conversation, a JWT's user)."""
 
 
 RATE_GROUP = "stream-query"

@@ -8,14 +8,13 @@ from typing import Any
 from django.conf import settings
 
 from evi360 import parsing
+from evi360.errors import ApiError
 from streaming.api.streams import MAX_QUERY_CHARS
 from streaming.openai.stream import model_ids
 
 
-class BadBody(Exception):
-    def __init__(self, message: str, code: str = "invalid_request", status: int = 400) -> None:
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
+def _refused(message: str, code: str, status: int = 400) -> ApiError:
+    return ApiError(status, code, message)
 
 
 def _text(content: Any, role: str) -> str:
@@ -29,39 +28,36 @@ def _text(content: Any, role: str) -> str:
                 or part.get("type") != "text"
                 or not isinstance(part.get("text"), str)
             ):
-                raise BadBody(
+                raise _refused(
                     f"Only text content is supported (a {role} message has other parts).",
                     "unsupported_content",
                 )
             texts.append(part["text"])
         return "".join(texts)
-    raise BadBody(f"A {role} message needs text content.", "invalid_content")
+    raise _refused(f"A {role} message needs text content.", "invalid_content")
 
 
 def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]:
     """(model, question, history pairs, stream, include usage) from a Chat Completions body."""
-    try:
-        body = parsing.loads(raw or b"")
-    except parsing.JSONRefused as refused:
-        raise BadBody(str(refused), "invalid_json") from None
+    body = parsing.loads(raw or b"")
     if not isinstance(body, dict):
-        raise BadBody("The request body must be a JSON object.", "invalid_json")
+        raise _refused("The request body must be a JSON object.", "invalid_json")
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise BadBody("'model' is required.", "missing_model")
+        raise _refused("'model' is required.", "missing_model")
     if model not in model_ids():
-        raise BadBody(
+        raise _refused(
             f"The model '{model}' does not exist; use one of: {', '.join(model_ids())}.",
             "model_not_found",
             404,
         )
     if body.get("n", 1) != 1:
-        raise BadBody("Only n=1 is supported.", "unsupported_n")
+        raise _refused("Only n=1 is supported.", "unsupported_n")
     if body.get("tools") or body.get("functions") or body.get("tool_choice") not in (None, "none"):
-        raise BadBody("Tools and functions are not supported.", "unsupported_tools")
+        raise _refused("Tools and functions are not supported.", "unsupported_tools")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise BadBody("'messages' must be a non-empty list.", "invalid_messages")
+        raise _refused("'messages' must be a non-empty list.", "invalid_messages")
     turns: list[tuple[str, str]] = []
     total = 0
     for message in messages:
@@ -72,34 +68,34 @@ def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]
             "assistant",
             "tool",
         ):
-            raise BadBody("Every message needs a role: system, user or assistant.", "invalid_messages")
+            raise _refused("Every message needs a role: system, user or assistant.", "invalid_messages")
         role = message["role"]
         if role == "tool":
-            raise BadBody("Tool messages are not supported.", "unsupported_tools")
+            raise _refused("Tool messages are not supported.", "unsupported_tools")
         text = _text(message.get("content"), role)
         # Every message is bounded and checked, the ignored system ones too: all were sent.
         if len(text) > settings.EVI360_OPENAI_MAX_MESSAGE_CHARS:
-            raise BadBody(
+            raise _refused(
                 f"A message is longer than {settings.EVI360_OPENAI_MAX_MESSAGE_CHARS} characters.",
                 "message_too_long",
             )
         total += len(text)
         if total > settings.EVI360_OPENAI_MAX_MESSAGES_CHARS:
-            raise BadBody(
+            raise _refused(
                 f"The messages are longer than {settings.EVI360_OPENAI_MAX_MESSAGES_CHARS} "
                 "characters together.",
                 "messages_too_long",
             )
         if "\x00" in text:  # as the REST API's query: PostgreSQL cannot store it; nobody types it
-            raise BadBody("Messages must not contain NUL characters.", "invalid_query")
+            raise _refused("Messages must not contain NUL characters.", "invalid_query")
         if role in ("system", "developer"):
             continue  # our instructions stand
         turns.append((role, text))
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
-        raise BadBody("The last message must be a user message with a question.", "invalid_messages")
+        raise _refused("The last message must be a user message with a question.", "invalid_messages")
     # The limit is on what was sent, as on the REST API (not after strip()).
     if len(turns[-1][1]) > MAX_QUERY_CHARS:
-        raise BadBody(f"The question is longer than {MAX_QUERY_CHARS} characters.", "query_too_long")
+        raise _refused(f"The question is longer than {MAX_QUERY_CHARS} characters.", "query_too_long")
     question = turns[-1][1].strip()
     history: list[tuple[str, str]] = []
     pending: str | None = None

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 USERNAME = "live"
 PASSWORD = "live-pass-123456"
 
