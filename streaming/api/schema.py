@@ -21,8 +21,8 @@ from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from evi360 import parsing
+from streaming.api.bodies import StreamQuerySerializer
 from streaming.api.sessions import SessionDetail, SessionList, SessionSerializer
-from streaming.api.streams import MAX_QUERY_CHARS
 from streaming.models import Status
 
 PROTOCOL_DOC = "docs/sse-protocol.md"
@@ -65,22 +65,6 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
-
-
-class StreamQuerySerializer(serializers.Serializer):
-    query = serializers.CharField(max_length=MAX_QUERY_CHARS, help_text="The question, in Dutch or English.")
-    language = serializers.ChoiceField(
-        choices=["auto", "nl", "en"],
-        required=False,
-        allow_null=True,
-        default="auto",
-        help_text="`auto` (default): detected from the question.",
-    )
-    conversation_id = serializers.UUIDField(
-        required=False,
-        allow_null=True,
-        help_text="Continue this conversation of yours; a new one is started when absent.",
-    )
 
 
 class SessionCreatedSerializer(serializers.Serializer):

@@ -17,11 +17,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from citations.language import SUPPORTED
 from evi360 import parsing
 from evi360.db import run_db
 from evi360.errors import ApiError, error_response
 from streaming.access.auth import Caller
+from streaming.api.bodies import StreamQuerySerializer, validated
 from streaming.api.decorators import authorize
 from streaming.api.responses import EventStreamResponse
 from streaming.api.sessions import session_detail_view, session_list_view
@@ -31,38 +31,12 @@ from streaming.eventlog.memory import RUNS, StreamRun, collect, shared_log, stre
 from streaming.models import ClientKind, StreamSession
 from streaming.store import reads as selectors
 
-MAX_QUERY_CHARS = 4000
-LANGUAGES = {"auto", *SUPPORTED}
-
 
 def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None]:
     """(query, requested language or None for auto, conversation id) from a JSON body."""
-    body = parsing.loads(request.body or b"")
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
-    query = body.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise ApiError(400, "invalid_query", "'query' must be a non-empty string.")
-    # The limit is on what was sent, as the OpenAPI schema's maxLength says (not after strip()).
-    if len(query) > MAX_QUERY_CHARS:
-        raise ApiError(400, "query_too_long", f"'query' is longer than {MAX_QUERY_CHARS} characters.")
-    query = query.strip()
-    if "\x00" in query:  # PostgreSQL cannot store it; nobody types it
-        raise ApiError(400, "invalid_query", "'query' must not contain NUL characters.")
-    language = body.get("language", "auto")
-    if language is None:
-        language = "auto"
-    if not isinstance(language, str) or language not in LANGUAGES:
-        raise ApiError(400, "invalid_language", "'language' must be one of: auto, nl, en.")
-    conversation_id = body.get("conversation_id")
-    if conversation_id is not None:
-        try:
-            conversation_id = uuid.UUID(str(conversation_id)) if isinstance(conversation_id, str) else None
-        except ValueError:
-            conversation_id = None
-        if conversation_id is None:
-            raise ApiError(400, "invalid_conversation_id", "'conversation_id' must be a UUID.")
-    return query, None if language == "auto" else language, conversation_id
+    body = validated(StreamQuerySerializer, request.body)
+    language = body["language"]
+    return body["query"], None if language == "auto" else language, body["conversation_id"]
 
 
 def sse_response(run: StreamRun, start: int = 0) -> EventStreamResponse:

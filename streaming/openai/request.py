@@ -9,7 +9,7 @@ from django.conf import settings
 
 from evi360 import parsing
 from evi360.errors import ApiError
-from streaming.api.streams import MAX_QUERY_CHARS
+from streaming.api.bodies import MAX_QUERY_CHARS
 from streaming.openai.stream import model_ids
 
 
