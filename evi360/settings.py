@@ -263,7 +263,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 # OpenAPI 3 at /api/schema/, Swagger UI at /api/docs/ served from our static files (the sidecar),
-# never from a CDN. The async streaming views are plain Django views: streaming/api/schema.py adds them.
+# never from a CDN. The async streaming views are plain Django views: streaming/api/schema/ adds them.
 SPECTACULAR_SETTINGS = {
     "TITLE": "EVI 360 API",
     "DESCRIPTION": (
