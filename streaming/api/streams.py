@@ -8,6 +8,7 @@ event log. Every refusal before the stream starts is a JSON error, never HTML, n
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from types import ModuleType
@@ -80,11 +81,12 @@ async def _start_stream(
     )
 
 
-_STARTS = {"csrf": True, "json_body": True, "user_later": True}
+# The checks of both endpoints that start a stream.
+_starts = functools.partial(authorize, "POST", csrf=True, json_body=True, user_later=True)
 
 
 @csrf_exempt  # CSRF applies to session callers only; authorize checks it, as DRF does.
-@authorize("POST", **_STARTS)
+@_starts()
 async def stream_query(request: HttpRequest, caller: Caller) -> HttpResponse:
     """POST a question, get the answer as SSE in the same response (REST clients); or, with
     ``Accept: application/json``, the finished answer as one JSON document."""
@@ -118,7 +120,7 @@ async def _finished_answer(run: StreamRun) -> JsonResponse:
 
 
 @csrf_exempt
-@authorize("POST", **_STARTS, otherwise=session_list_view)
+@_starts(otherwise=session_list_view)
 async def sessions(request: HttpRequest, caller: Caller) -> HttpResponse:
     """GET: the caller's sessions (DRF). POST: start a stream whose events are read from
     ``events_url`` (the web page's EventSource), answered 201 at once."""
