@@ -1,4 +1,4 @@
-"""The checks an endpoint makes before its work, in one order (as DRF's): the method (405), the
+"""The checks an endpoint makes before its work, in one order: the method (405), the
 credentials (401), CSRF for session callers (403), the content type (415). Then the view runs;
 an ``ApiError`` it raises is answered in the endpoint family's shape (ours or OpenAI's)."""
 
