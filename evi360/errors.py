@@ -15,7 +15,35 @@ from django.views.defaults import bad_request, page_not_found, permission_denied
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(Exception):
+    """A refusal of a request: its status, code, message (for the client) and headers, rendered in
+    the shape of the endpoint's family (``error_response`` or ``openai_error``)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def response(self) -> JsonResponse:
+        """In our shape (under /api/)."""
+        return error_response(self.status, self.code, self.message, headers=self.headers)
+
+    def openai_response(self) -> JsonResponse:
+        """In OpenAI's shape (under /v1/)."""
+        return openai_error(
+            self.status, self.message, openai_kind(self.status), self.code, headers=self.headers
+        )
+
+
+def openai_kind(status: int) -> str:
+    """OpenAI's error ``type`` for a status."""
+    if status == 429:
+        return "rate_limit_error"
+    return "server_error" if status >= 500 else "invalid_request_error"
 
 
 def error_response(
@@ -48,8 +76,7 @@ def family_error(
     if path.startswith("/api/"):
         return error_response(status, code, message, headers=headers)
     if path.startswith("/v1/"):
-        kind = "server_error" if status >= 500 else "invalid_request_error"
-        return openai_error(status, message, kind, code, headers=headers)
+        return openai_error(status, message, openai_kind(status), code, headers=headers)
     return None
 
 
@@ -145,6 +172,9 @@ def _message(detail: Any) -> str:
 
 def drf_exception_handler_json(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF (and simplejwt) errors in our shape; the status and headers DRF chose are kept."""
+    # Imported here: DRF's views load its parsers (evi360.parsing), which import ApiError from here.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -15,6 +15,8 @@ from django.core.exceptions import RequestDataTooBig
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from evi360.errors import ApiError
+
 # Only a "\uD800"-"\uDFFF" escape can make a surrogate (the UTF-8 decoder refuses encoded ones):
 # the parsed value is searched only when the raw text has one.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -34,8 +36,11 @@ def parse_count(raw: str) -> int | None:
     return None
 
 
-class JSONRefused(ValueError):
-    """The body is not JSON we take; the message says why (for the client)."""
+class JSONRefused(ApiError, ValueError):
+    """The body is not JSON we take (a 400, ``invalid_json``); the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, "invalid_json", message)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -263,7 +263,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 # OpenAPI 3 at /api/schema/, Swagger UI at /api/docs/ served from our static files (the sidecar),
-# never from a CDN. The async streaming views are plain Django views: streaming/api/schema.py adds them.
+# never from a CDN. The async streaming views are plain Django views: streaming/api/schema/ adds them.
 SPECTACULAR_SETTINGS = {
     "TITLE": "EVI 360 API",
     "DESCRIPTION": (
@@ -393,7 +393,7 @@ EVI360_ORPHAN_CHECK_INTERVAL = env_float("EVI360_ORPHAN_CHECK_INTERVAL", 10.0, m
 # How many earlier (question, answer) turns the model sees, newest first.
 EVI360_HISTORY_TURNS = env_int("EVI360_HISTORY_TURNS", 6, minimum=0)
 # /v1/chat/completions: bounds on what a client may send as messages, counted in characters as
-# the REST API counts its query (streaming.api.streams.MAX_QUERY_CHARS, which also bounds the question):
+# the REST API counts its query (streaming.api.bodies.MAX_QUERY_CHARS, which also bounds the question):
 # each message (an assistant answer of the history may be longer than a question), and all of
 # them together (the history is sent upstream with every question). Over either: a 400.
 EVI360_OPENAI_MAX_MESSAGE_CHARS = env_int("EVI360_OPENAI_MAX_MESSAGE_CHARS", 16_000, minimum=1)

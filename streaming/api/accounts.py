@@ -20,7 +20,7 @@ class TokenObtainView(TokenObtainPairView):
     `too_many_login_attempts`, `Retry-After`); a successful login clears its failed attempts."""
 
     # simplejwt's view with login throttling (streaming/access/login_throttling.py); the 429 is added to
-    # the schema by streaming/api/schema.py.
+    # the schema by streaming/api/schema/errors.py.
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response | HttpResponse:
         try:

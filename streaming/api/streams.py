@@ -8,73 +8,37 @@ event log. Every refusal before the stream starts is a JSON error, never HTML, n
 
 from __future__ import annotations
 
-import time
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from types import ModuleType
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from citations.language import SUPPORTED
 from evi360 import parsing
 from evi360.db import run_db
-from evi360.errors import error_response
-from streaming.access.auth import Caller, csrf_problem, identify
+from evi360.errors import ApiError, error_response
+from streaming.access.auth import Caller
+from streaming.api.bodies import StreamQuerySerializer, validated
+from streaming.api.decorators import authorize
 from streaming.api.responses import EventStreamResponse
 from streaming.api.sessions import session_detail_view, session_list_view
 from streaming.engine.events import http_status
-from streaming.engine.start import StreamRefused, begin_stream
+from streaming.engine.start import begin_stream
 from streaming.engine.wire import encode_retry
 from streaming.eventlog.memory import RUNS, StreamRun, collect, shared_log, stream_response
 from streaming.models import ClientKind, StreamSession
 from streaming.store import reads as selectors
 
-MAX_QUERY_CHARS = 4000
-LANGUAGES = {"auto", *SUPPORTED}
-
-
-class BadRequest(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
 
 def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None]:
     """(query, requested language or None for auto, conversation id) from a JSON body."""
-    try:
-        body = parsing.loads(request.body or b"")
-    except parsing.JSONRefused as refused:
-        raise BadRequest("invalid_json", str(refused)) from None
-    if not isinstance(body, dict):
-        raise BadRequest("invalid_json", "The request body must be a JSON object.")
-    query = body.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise BadRequest("invalid_query", "'query' must be a non-empty string.")
-    # The limit is on what was sent, as the OpenAPI schema's maxLength says (not after strip()).
-    if len(query) > MAX_QUERY_CHARS:
-        raise BadRequest("query_too_long", f"'query' is longer than {MAX_QUERY_CHARS} characters.")
-    query = query.strip()
-    if "\x00" in query:  # PostgreSQL cannot store it; nobody types it
-        raise BadRequest("invalid_query", "'query' must not contain NUL characters.")
-    language = body.get("language", "auto")
-    if language is None:
-        language = "auto"
-    if not isinstance(language, str) or language not in LANGUAGES:
-        raise BadRequest("invalid_language", "'language' must be one of: auto, nl, en.")
-    conversation_id = body.get("conversation_id")
-    if conversation_id is not None:
-        try:
-            conversation_id = uuid.UUID(str(conversation_id)) if isinstance(conversation_id, str) else None
-        except ValueError:
-            conversation_id = None
-        if conversation_id is None:
-            raise BadRequest("invalid_conversation_id", "'conversation_id' must be a UUID.")
-    return query, None if language == "auto" else language, conversation_id
+    body = validated(StreamQuerySerializer, request.body)
+    language = body["language"]
+    return body["query"], None if language == "auto" else language, body["conversation_id"]
 
 
 def sse_response(run: StreamRun, start: int = 0) -> EventStreamResponse:
@@ -97,67 +61,39 @@ async def _replay_body(events: bytes) -> AsyncIterator[bytes]:
     yield encode_retry(settings.EVI360_SSE_RETRY_MS) + events
 
 
-async def _caller_or_error(
-    request: HttpRequest, *, check_csrf: bool, user_later: bool = False
-) -> Caller | HttpResponse:
-    caller = await identify(request, user_later=user_later)
-    if caller.user is None and caller.claim is None:
-        return error_response(
-            401,
-            "not_authenticated",
-            caller.problem or "Log in or send 'Authorization: Bearer <access token>'.",
-            headers={"WWW-Authenticate": 'Bearer realm="api"'},
-        )
-    if check_csrf and caller.via_session and (problem := csrf_problem(request)):
-        return error_response(403, "csrf_failed", f"CSRF check failed: {problem}")
-    return caller
-
-
 async def _start_stream(
-    request: HttpRequest, *, keep_typed: bool, resume_grace: float = 0.0
-) -> StreamRun | HttpResponse:
-    """Everything before a stream starts: access, input, rate limit, concurrency cap, the session
-    row; then the generation task. Returns the run, or the JSON error that refuses it. A JWT's
-    user is read with the session row (one trip to a database thread, not two), so a valid
-    token whose user is gone or inactive is refused (401) after the body's checks."""
-    received_at = time.monotonic()
-    if request.method != "POST":
-        return error_response(405, "method_not_allowed", "Use POST.", headers={"Allow": "POST"})
-    caller = await _caller_or_error(request, check_csrf=True, user_later=True)
-    if isinstance(caller, HttpResponse):
-        return caller
-    if request.content_type != "application/json":
-        return error_response(415, "unsupported_media_type", "Send the request as application/json.")
-    try:
-        query, requested_language, conversation_id = parse_query(request)
-    except BadRequest as exc:
-        return error_response(400, exc.code, exc.message)
-
-    try:
-        return await begin_stream(
-            request,
-            caller.user or caller.claim,  # type: ignore[arg-type]
-            query=query,
-            requested_language=requested_language,
-            conversation_id=conversation_id,
-            client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
-            received_at=received_at,
-            resume_grace=resume_grace,
-            keep_typed=keep_typed,
-        )
-    except StreamRefused as refused:
-        return error_response(refused.status, refused.code, refused.message, headers=refused.headers)
+    request: HttpRequest, caller: Caller, *, keep_typed: bool, resume_grace: float = 0.0
+) -> StreamRun:
+    """The body's checks, then the start (rate limit, concurrency cap, the session row, the
+    generation task); a refusal is an ``ApiError``. A JWT's user is read with the session row (one
+    trip to a database thread, not two), so a valid token whose user is gone or inactive is
+    refused (401) after the body's checks."""
+    query, requested_language, conversation_id = parse_query(request)
+    return await begin_stream(
+        request,
+        caller.user or caller.claim,  # type: ignore[arg-type]
+        query=query,
+        requested_language=requested_language,
+        conversation_id=conversation_id,
+        client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
+        received_at=request.received_at,  # type: ignore[attr-defined]
+        resume_grace=resume_grace,
+        keep_typed=keep_typed,
+    )
 
 
-@csrf_exempt  # CSRF applies to session callers only; it is checked in _start_stream, as DRF does.
-async def stream_query(request: HttpRequest) -> HttpResponse:
+# The checks of both endpoints that start a stream.
+_starts = functools.partial(authorize, "POST", csrf=True, json_body=True, user_later=True)
+
+
+@csrf_exempt  # CSRF applies to session callers only; authorize checks it, as DRF does.
+@_starts()
+async def stream_query(request: HttpRequest, caller: Caller) -> HttpResponse:
     """POST a question, get the answer as SSE in the same response (REST clients); or, with
     ``Accept: application/json``, the finished answer as one JSON document."""
     accept = request.headers.get("Accept", "")
     as_json = "application/json" in accept and "text/event-stream" not in accept
-    run = await _start_stream(request, keep_typed=as_json)
-    if isinstance(run, HttpResponse):
-        return run
+    run = await _start_stream(request, caller, keep_typed=as_json)
     return await _finished_answer(run) if as_json else sse_response(run)
 
 
@@ -185,14 +121,11 @@ async def _finished_answer(run: StreamRun) -> JsonResponse:
 
 
 @csrf_exempt
-async def sessions(request: HttpRequest) -> HttpResponse:
+@_starts(otherwise=session_list_view)
+async def sessions(request: HttpRequest, caller: Caller) -> HttpResponse:
     """GET: the caller's sessions (DRF). POST: start a stream whose events are read from
     ``events_url`` (the web page's EventSource), answered 201 at once."""
-    if request.method != "POST":
-        return await sync_to_async(session_list_view)(request)
-    run = await _start_stream(request, keep_typed=False, resume_grace=settings.EVI360_RESUME_GRACE)
-    if isinstance(run, HttpResponse):
-        return run
+    run = await _start_stream(request, caller, keep_typed=False, resume_grace=settings.EVI360_RESUME_GRACE)
     run.expect_reader(settings.EVI360_FIRST_READER_TIMEOUT)
     session_id = run.session_id
     return JsonResponse(
@@ -200,27 +133,21 @@ async def sessions(request: HttpRequest) -> HttpResponse:
     )
 
 
-async def _own_session(
-    request: HttpRequest, pk: uuid.UUID, *, check_csrf: bool
-) -> StreamSession | HttpResponse:
-    """The caller's session ``pk``, or the JSON error (401/403, or 404 for anyone else's)."""
-    caller = await _caller_or_error(request, check_csrf=check_csrf)
-    if isinstance(caller, HttpResponse):
-        return caller
+async def _own_session(caller: Caller, pk: uuid.UUID) -> StreamSession:
+    """The caller's session ``pk``; anyone else's is not found (404)."""
     owned = await run_db(lambda: StreamSession.objects.filter(pk=pk, user_id=caller.user.pk).first())
-    return owned if owned is not None else error_response(404, "not_found", "Not found.")
+    if owned is None:
+        raise ApiError(404, "not_found", "Not found.")
+    return owned
 
 
-async def session_events(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+@authorize("GET")
+async def session_events(request: HttpRequest, caller: Caller, pk: uuid.UUID) -> HttpResponse:
     """The events of one of the caller's sessions, as SSE (for EventSource): running, or finished
     less than ``EVI360_EVENT_RETENTION`` ago. With ``Last-Event-ID`` (EventSource sends it when it
     reconnects) or ``?last_event_id=``, it resumes after that event; otherwise it starts from the
     first."""
-    if request.method != "GET":
-        return error_response(405, "method_not_allowed", "Use GET.", headers={"Allow": "GET"})
-    owned = await _own_session(request, pk, check_csrf=False)
-    if isinstance(owned, HttpResponse):
-        return owned
+    owned = await _own_session(caller, pk)
     raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or ""
     last = parsing.parse_count(raw) if raw else -1
     if last is None:
@@ -259,17 +186,14 @@ def _no_more_events() -> HttpResponse:
     return response
 
 
-@csrf_exempt  # CSRF applies to session callers only; checked in _caller_or_error
-async def session_detail(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+@csrf_exempt  # CSRF applies to session callers only; authorize checks it
+@authorize("DELETE", csrf=True, otherwise=session_detail_view)
+async def session_detail(request: HttpRequest, caller: Caller, pk: uuid.UUID) -> HttpResponse:
     """GET: one of the caller's sessions (DRF). DELETE: stop it now, if it is still running.
 
     Closing an EventSource is not a reliable stop signal: a browser may keep reading ("draining")
     a short remaining response to reuse the connection, so the page's stop button says DELETE."""
-    if request.method != "DELETE":
-        return await sync_to_async(session_detail_view)(request, pk=pk)
-    owned = await _own_session(request, pk, check_csrf=True)
-    if isinstance(owned, HttpResponse):
-        return owned
+    owned = await _own_session(caller, pk)
     run = RUNS.get(str(pk))
     if run is not None and run.task is not None and not run.task.done():
         run.task.cancel()

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 
 from citations.language import resolve_language
 from citations.query_vectors import VECTORS
+from evi360.errors import ApiError
 from streaming.access import auth
 from streaming.engine import agent
 from streaming.engine import generate as generation
@@ -23,13 +24,8 @@ from streaming.eventlog.memory import StreamRun
 from streaming.store import writes as services
 
 
-class StreamRefused(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
+class StreamRefused(ApiError):
+    """A start refused (shutting down, rate limit, cap, conversation, a JWT's user)."""
 
 
 async def begin_stream(

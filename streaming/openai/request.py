@@ -1,21 +1,21 @@
 """The Chat Completions request body: the model, the question (the last user message) and the
-history, checked against what OpenAI accepts and what we can answer."""
+history, checked against what OpenAI accepts and what we can answer. Each field keeps its rule,
+code and message; ``streaming.api.bodies.validated`` reports the first that fails."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from rest_framework import serializers
+from rest_framework.fields import empty
 
-from evi360 import parsing
-from streaming.api.streams import MAX_QUERY_CHARS
+from streaming.api.bodies import MAX_QUERY_CHARS, validated
 from streaming.openai.stream import model_ids
 
 
-class BadBody(Exception):
-    def __init__(self, message: str, code: str = "invalid_request", status: int = 400) -> None:
-        super().__init__(message)
-        self.message, self.code, self.status = message, code, status
+def _refused(message: str, code: str) -> serializers.ValidationError:
+    return serializers.ValidationError(message, code=code)
 
 
 def _text(content: Any, role: str) -> str:
@@ -29,88 +29,130 @@ def _text(content: Any, role: str) -> str:
                 or part.get("type") != "text"
                 or not isinstance(part.get("text"), str)
             ):
-                raise BadBody(
+                raise _refused(
                     f"Only text content is supported (a {role} message has other parts).",
                     "unsupported_content",
                 )
             texts.append(part["text"])
         return "".join(texts)
-    raise BadBody(f"A {role} message needs text content.", "invalid_content")
+    raise _refused(f"A {role} message needs text content.", "invalid_content")
+
+
+class ModelField(serializers.CharField):
+    def run_validation(self, data: Any = empty) -> str:
+        if not isinstance(data, str) or not data:
+            raise _refused("'model' is required.", "missing_model")
+        if data not in model_ids():
+            raise _refused(
+                f"The model '{data}' does not exist; use one of: {', '.join(model_ids())}.", "model_not_found"
+            )
+        return data
+
+
+class OneChoiceField(serializers.IntegerField):
+    def run_validation(self, data: Any = empty) -> int:
+        if data is not empty and data != 1:
+            raise _refused("Only n=1 is supported.", "unsupported_n")
+        return 1
+
+
+class NoToolsField(serializers.JSONField):
+    """``tools`` and ``functions`` empty or absent; ``tool_choice`` absent, null or "none"."""
+
+    def __init__(self, *, choice: bool = False, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+        self.choice = choice
+
+    def run_validation(self, data: Any = empty) -> None:
+        if (data not in (empty, None, "none")) if self.choice else (data is not empty and data):
+            raise _refused("Tools and functions are not supported.", "unsupported_tools")
+
+
+class MessagesField(serializers.ListField):
+    """The messages: (the question, the history's (question, answer) pairs)."""
+
+    def run_validation(self, data: Any = empty) -> tuple[str, list[tuple[str, str]]]:
+        if not isinstance(data, list) or not data:
+            raise _refused("'messages' must be a non-empty list.", "invalid_messages")
+        turns: list[tuple[str, str]] = []
+        total = 0
+        for message in data:
+            if not isinstance(message, dict) or message.get("role") not in (
+                "system",
+                "developer",
+                "user",
+                "assistant",
+                "tool",
+            ):
+                raise _refused("Every message needs a role: system, user or assistant.", "invalid_messages")
+            role = message["role"]
+            if role == "tool":
+                raise _refused("Tool messages are not supported.", "unsupported_tools")
+            text = _text(message.get("content"), role)
+            # Every message is bounded and checked, the ignored system ones too: all were sent.
+            if len(text) > settings.EVI360_OPENAI_MAX_MESSAGE_CHARS:
+                raise _refused(
+                    f"A message is longer than {settings.EVI360_OPENAI_MAX_MESSAGE_CHARS} characters.",
+                    "message_too_long",
+                )
+            total += len(text)
+            if total > settings.EVI360_OPENAI_MAX_MESSAGES_CHARS:
+                raise _refused(
+                    f"The messages are longer than {settings.EVI360_OPENAI_MAX_MESSAGES_CHARS} "
+                    "characters together.",
+                    "messages_too_long",
+                )
+            if "\x00" in text:  # as the REST API's query: PostgreSQL cannot store it; nobody types it
+                raise _refused("Messages must not contain NUL characters.", "invalid_query")
+            if role in ("system", "developer"):
+                continue  # our instructions stand
+            turns.append((role, text))
+        if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+            raise _refused("The last message must be a user message with a question.", "invalid_messages")
+        # The limit is on what was sent, as on the REST API (not after strip()).
+        if len(turns[-1][1]) > MAX_QUERY_CHARS:
+            raise _refused(f"The question is longer than {MAX_QUERY_CHARS} characters.", "query_too_long")
+        question = turns[-1][1].strip()
+        history: list[tuple[str, str]] = []
+        pending: str | None = None
+        for role, text in turns[:-1]:
+            if role == "user":
+                pending = text
+            elif pending is not None:
+                history.append((pending, text))
+                pending = None
+        history = history[-settings.EVI360_HISTORY_TURNS :] if settings.EVI360_HISTORY_TURNS else []
+        return question, history
+
+
+class FlagField(serializers.BooleanField):
+    """Any JSON value, taken by its truth value (absent: false)."""
+
+    def run_validation(self, data: Any = empty) -> bool:
+        return False if data is empty else bool(data)
+
+
+class StreamOptionsField(serializers.JSONField):
+    def run_validation(self, data: Any = empty) -> bool:
+        options = {} if data is empty else data or {}
+        return bool(isinstance(options, dict) and options.get("include_usage"))
+
+
+class ChatCompletionSerializer(serializers.Serializer):
+    STATUS = {"model_not_found": 404}  # OpenAI's status for an unknown model
+
+    model = ModelField()
+    n = OneChoiceField(required=False)
+    tools = NoToolsField()
+    functions = NoToolsField()
+    tool_choice = NoToolsField(choice=True)
+    messages = MessagesField()
+    stream = FlagField(required=False)
+    stream_options = StreamOptionsField(required=False)
 
 
 def parse_body(raw: bytes) -> tuple[str, str, list[tuple[str, str]], bool, bool]:
     """(model, question, history pairs, stream, include usage) from a Chat Completions body."""
-    try:
-        body = parsing.loads(raw or b"")
-    except parsing.JSONRefused as refused:
-        raise BadBody(str(refused), "invalid_json") from None
-    if not isinstance(body, dict):
-        raise BadBody("The request body must be a JSON object.", "invalid_json")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise BadBody("'model' is required.", "missing_model")
-    if model not in model_ids():
-        raise BadBody(
-            f"The model '{model}' does not exist; use one of: {', '.join(model_ids())}.",
-            "model_not_found",
-            404,
-        )
-    if body.get("n", 1) != 1:
-        raise BadBody("Only n=1 is supported.", "unsupported_n")
-    if body.get("tools") or body.get("functions") or body.get("tool_choice") not in (None, "none"):
-        raise BadBody("Tools and functions are not supported.", "unsupported_tools")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise BadBody("'messages' must be a non-empty list.", "invalid_messages")
-    turns: list[tuple[str, str]] = []
-    total = 0
-    for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in (
-            "system",
-            "developer",
-            "user",
-            "assistant",
-            "tool",
-        ):
-            raise BadBody("Every message needs a role: system, user or assistant.", "invalid_messages")
-        role = message["role"]
-        if role == "tool":
-            raise BadBody("Tool messages are not supported.", "unsupported_tools")
-        text = _text(message.get("content"), role)
-        # Every message is bounded and checked, the ignored system ones too: all were sent.
-        if len(text) > settings.EVI360_OPENAI_MAX_MESSAGE_CHARS:
-            raise BadBody(
-                f"A message is longer than {settings.EVI360_OPENAI_MAX_MESSAGE_CHARS} characters.",
-                "message_too_long",
-            )
-        total += len(text)
-        if total > settings.EVI360_OPENAI_MAX_MESSAGES_CHARS:
-            raise BadBody(
-                f"The messages are longer than {settings.EVI360_OPENAI_MAX_MESSAGES_CHARS} "
-                "characters together.",
-                "messages_too_long",
-            )
-        if "\x00" in text:  # as the REST API's query: PostgreSQL cannot store it; nobody types it
-            raise BadBody("Messages must not contain NUL characters.", "invalid_query")
-        if role in ("system", "developer"):
-            continue  # our instructions stand
-        turns.append((role, text))
-    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
-        raise BadBody("The last message must be a user message with a question.", "invalid_messages")
-    # The limit is on what was sent, as on the REST API (not after strip()).
-    if len(turns[-1][1]) > MAX_QUERY_CHARS:
-        raise BadBody(f"The question is longer than {MAX_QUERY_CHARS} characters.", "query_too_long")
-    question = turns[-1][1].strip()
-    history: list[tuple[str, str]] = []
-    pending: str | None = None
-    for role, text in turns[:-1]:
-        if role == "user":
-            pending = text
-        elif pending is not None:
-            history.append((pending, text))
-            pending = None
-    history = history[-settings.EVI360_HISTORY_TURNS :] if settings.EVI360_HISTORY_TURNS else []
-    stream = bool(body.get("stream", False))
-    options = body.get("stream_options") or {}
-    include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-    return model, question, history, stream, include_usage
+    body = validated(ChatCompletionSerializer, raw)
+    question, history = body["messages"]
+    return body["model"], question, history, body["stream"], body["stream_options"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
+from typing import ClassVar
 
 import jsonschema
 import pytest
@@ -12,7 +14,9 @@ from django.contrib.staticfiles import finders
 from django.urls import URLPattern, get_resolver
 from drf_spectacular.validation import validate_schema
 
-from streaming.api.schema import NOT_BLANK, _patterns
+from streaming.api.schema.errors import NOT_BLANK
+from streaming.api.schema.events import _field_schemas
+from streaming.api.schema.operations import _patterns
 from streaming.engine.events import CitationEvent, DoneEvent, ErrorEvent, SessionEvent, TokenEvent
 from streaming.engine.wire import encode
 
@@ -149,3 +153,18 @@ def test_docs_page_uses_only_our_static_files(client):
     assert any("swagger-ui" in a for a in assets)
     for asset in assets:
         assert finders.find(asset.removeprefix("/static/")), asset
+
+
+def test_event_data_schemas_follow_the_dataclasses_fields():
+    @dataclass(frozen=True)
+    class TokenEvent:  # a token event with one more field, as a future change might add
+        type: ClassVar[str] = "token"
+        text: str
+        offsets: list[int]
+        final: bool | None
+
+    assert _field_schemas(TokenEvent) == {
+        "text": {"type": "string", "minLength": 1},
+        "offsets": {"type": "array", "items": {"type": "integer"}},
+        "final": {"type": ["boolean", "null"]},
+    }

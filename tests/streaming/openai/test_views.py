@@ -143,6 +143,12 @@ async def test_history_is_passed_and_system_messages_ignored(
         ({"messages": [{"role": "user", "content": "x"}]}, 400, "missing_model"),
         (body(model="gpt-4o"), 404, "model_not_found"),
         (body(n=2), 400, "unsupported_n"),
+        (body(n=None), 400, "unsupported_n"),
+        (body(functions=[{"name": "f"}]), 400, "unsupported_tools"),
+        (body(tool_choice="auto"), 400, "unsupported_tools"),
+        (body(messages=[{"role": "tool", "content": "x"}]), 400, "unsupported_tools"),
+        (body(messages=[{"role": "user", "content": 7}]), 400, "invalid_content"),
+        ([body()], 400, "invalid_json"),
         (body(tools=[{"type": "function", "function": {"name": "f"}}]), 400, "unsupported_tools"),
         (body(messages=[]), 400, "invalid_messages"),
         (body(messages=[{"role": "assistant", "content": "hi"}]), 400, "invalid_messages"),
@@ -162,6 +168,9 @@ async def test_bad_bodies_are_openai_shaped_errors(async_client, key, data, stat
 
 async def test_temperature_and_max_tokens_are_ignored(small_kb, async_client, key, scripted_model):
     response = await post(async_client, body(temperature=0.2, max_tokens=10, top_p=0.9), key)
+    assert response.status_code == 200
+    # and what asks for nothing unsupported: one choice, no tools
+    response = await post(async_client, body(n=1, tools=[], functions=None, tool_choice="none"), key)
     assert response.status_code == 200
 
 

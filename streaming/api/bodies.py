@@ -1,0 +1,105 @@
+"""Request bodies, declared once: each serializer both validates a body (for the view) and
+describes it (for the OpenAPI schema). Its fields keep the API's own rules, codes and messages
+(not DRF's): a refusal is an ``ApiError`` (400) with the first failing field's code."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.fields import empty
+
+from citations.language import SUPPORTED
+from evi360 import parsing
+from evi360.errors import ApiError
+
+MAX_QUERY_CHARS = 4000
+LANGUAGES = {"auto", *SUPPORTED}
+
+
+def _refuse(code: str, message: str) -> serializers.ValidationError:
+    return serializers.ValidationError(message, code=code)
+
+
+class QueryField(serializers.CharField):
+    """A question: a string that is not blank, at most ``max_length`` as sent (before strip()), no NUL."""
+
+    def run_validation(self, data: Any = empty) -> str:
+        if not isinstance(data, str) or not data.strip():
+            raise _refuse("invalid_query", "'query' must be a non-empty string.")
+        if len(data) > MAX_QUERY_CHARS:
+            raise _refuse("query_too_long", f"'query' is longer than {MAX_QUERY_CHARS} characters.")
+        data = data.strip()
+        if "\x00" in data:  # PostgreSQL cannot store it; nobody types it
+            raise _refuse("invalid_query", "'query' must not contain NUL characters.")
+        return data
+
+
+class LanguageField(serializers.ChoiceField):
+    """``auto`` (also when absent or null) or a supported language."""
+
+    def run_validation(self, data: Any = empty) -> str:
+        if data is empty or data is None:
+            return "auto"
+        if not isinstance(data, str) or data not in LANGUAGES:
+            raise _refuse("invalid_language", "'language' must be one of: auto, nl, en.")
+        return data
+
+
+class ConversationIdField(serializers.UUIDField):
+    """A UUID written as a string (any form ``uuid.UUID`` reads), or None when absent or null."""
+
+    def run_validation(self, data: Any = empty) -> uuid.UUID | None:
+        if data is empty or data is None:
+            return None
+        try:
+            if isinstance(data, str):
+                return uuid.UUID(data)
+        except ValueError:
+            pass
+        raise _refuse("invalid_conversation_id", "'conversation_id' must be a UUID.")
+
+
+class StreamQuerySerializer(serializers.Serializer):
+    query = QueryField(max_length=MAX_QUERY_CHARS, help_text="The question, in Dutch or English.")
+    language = LanguageField(
+        choices=["auto", "nl", "en"],
+        required=False,
+        allow_null=True,
+        default="auto",
+        help_text="`auto` (default): detected from the question.",
+    )
+    conversation_id = ConversationIdField(
+        required=False,
+        allow_null=True,
+        help_text="Continue this conversation of yours; a new one is started when absent.",
+    )
+
+
+@functools.cache
+def _fields(serializer_class: type[serializers.Serializer]) -> dict[str, serializers.Field]:
+    return dict(serializer_class().fields)
+
+
+def validated(serializer_class: type[serializers.Serializer], raw: bytes) -> dict[str, Any]:
+    """A JSON object body's fields as ``serializer_class``'s fields validate them, or an
+    ``ApiError``: ``invalid_json``, or the first failing field's code and message (``STATUS`` on
+    the class maps a code to a status other than 400).
+
+    The fields are bound once, not per request: a serializer instance deep-copies its declared
+    fields, ten times the cost of validating them (docs/performance.md). Fields here keep no
+    state between calls."""
+    body = parsing.loads(raw or b"")
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    values = {}
+    for name, field in _fields(serializer_class).items():
+        try:
+            values[name] = field.run_validation(body.get(name, empty))
+        except serializers.ValidationError as exc:
+            (first, *_) = exc.detail
+            status = getattr(serializer_class, "STATUS", {}).get(first.code, 400)
+            raise ApiError(status, first.code, str(first)) from None
+    return values

@@ -1,0 +1,80 @@
+"""The schema's shapes: security schemes for our authentication classes, and the serializers
+that describe responses the streaming views write by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme, TokenRefreshSerializerExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import serializers
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "streaming.access.auth.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API key (`evi_…`), made on the chat page's API keys page.",
+        }
+
+
+class JWTScheme(SimpleJWTScheme):
+    # drf-spectacular's own extensions for simplejwt, for our subclasses (streaming/access/).
+    target_class = "streaming.access.auth.BearerJWTAuthentication"
+
+
+class TokenRefreshShape(TokenRefreshSerializerExtension):
+    target_class = "streaming.access.tokens.TokenRefreshSerializer"
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class SessionCreatedSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    events_url = serializers.CharField(help_text="GET it (as an EventSource) to read the answer.")
+
+
+class SourceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    url = serializers.CharField(allow_blank=True)
+    snippet = serializers.CharField(allow_blank=True)
+
+
+class AnswerCitationSerializer(serializers.Serializer):
+    marker = serializers.IntegerField()
+    source = SourceSerializer()
+
+
+class UsageSerializer(serializers.Serializer):
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+
+
+class FinishedAnswerSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    conversation_id = serializers.UUIDField(allow_null=True)
+    language = serializers.ChoiceField(choices=["nl", "en"])
+    model = serializers.CharField()
+    status = serializers.ChoiceField(choices=["completed"])
+    answer = serializers.CharField(allow_blank=True)
+    citations = AnswerCitationSerializer(many=True)
+    usage = UsageSerializer()
+    ttft_ms = serializers.IntegerField(allow_null=True)
+    duration_ms = serializers.IntegerField()
+
+
+class CancellingSerializer(serializers.Serializer):
+    session_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["cancelling"])
