@@ -7,10 +7,15 @@ cannot change what goes over the wire. docs/sse-protocol.md describes them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from streaming.models import Status
+
+
+def _fields(event: Any) -> dict[str, Any]:
+    """An event's payload: its fields, in their order (the wire's)."""
+    return {f.name: getattr(event, f.name) for f in fields(event)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +27,7 @@ class SessionEvent:
     model: str
 
     def payload(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "conversation_id": self.conversation_id,
-            "language": self.language,
-            "model": self.model,
-        }
+        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class TokenEvent:
     text: str
 
     def payload(self) -> dict[str, Any]:
-        return {"text": self.text}
+        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +66,9 @@ class DoneEvent:
     citations: list[int] = field(default_factory=list)
 
     def payload(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "status": "completed",
-            "ttft_ms": self.ttft_ms,
-            "duration_ms": self.duration_ms,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "citations": self.citations,
-        }
+        # `status` second, as docs/sse-protocol.md shows it.
+        session_id, *rest = _fields(self).items()
+        return dict([session_id, ("status", "completed"), *rest])
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +79,7 @@ class ErrorEvent:
     retryable: bool
 
     def payload(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+        return _fields(self)
 
 
 Event = SessionEvent | CitationEvent | TokenEvent | DoneEvent | ErrorEvent
