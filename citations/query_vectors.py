@@ -6,9 +6,8 @@ a database thread, and gives a handle that trip resolves (``resolve``) just befo
   runs while the trip checks the rate limit and writes the session row. Questions that arrive
   while a request is out go together in the next one.
 - the built-in model (CPU work in this process): the trip embeds the questions of all its starts
-  in one forward pass, after the rate limit. Run in a thread of its own beside the trip, it
-  was slower, not faster: both hold the GIL for most of their work, so the trip waited ~4 ms
-  for a 2 ms embedding (docs/retrieval.md).
+  in one forward pass, after the rate limit. Not in a thread beside the trip: both would hold the
+  GIL for most of their work and take turns (docs/retrieval.md).
 Vectors of recent questions are kept, so a repeated question, or the question before a
 follow-up, is not embedded twice.
 

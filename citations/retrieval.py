@@ -7,10 +7,10 @@ with the question, and nothing across languages or synonyms.
 
 Dense search (``vectors.py``) compares the question's embedding with every passage's, across
 languages: "How many night shifts in a row are allowed?" finds *Arbeidstijden en nachtwerk*.
-The two rankings are fused by weighted reciprocal rank (``fuse``), with the weights tuned on the
-development set in bench/ (docs/retrieval.md): the dense ranking weighs more, because full-text
-search fills an English question's list with weak English matches. Without a question vector
-(dense search off, the embedding failed or timed out) retrieval is full-text search alone.
+The two rankings are fused (``fuse``, ``Fusion``): the dense score, plus a bonus for a full-text
+match by the share of the question's terms it contains, so the weak English matches that fill an
+English question's full-text list gain little (docs/retrieval.md, "Fusion"). Without a question
+vector (dense search off, the embedding failed or timed out) retrieval is full-text search alone.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Fusion:
     matched one or two common words of an English question (while its answer is Dutch) gains
     little: plain reciprocal-rank fusion let those crowd out the Dutch source. Passages in the
     question's language gain ``language_bonus`` on their dense score (0: tuned, it did not help).
-    Tuned on bench/retrieval_dev.yaml; docs/retrieval.md has the sweep."""
+    Tuned on tests/citations/retrieval_dev.yaml; docs/retrieval.md has the sweep."""
 
     fts_weight: float = 0.8
     rrf_k: float = 1.0
@@ -51,9 +51,7 @@ class Fusion:
 
 FUSION = Fusion()
 # A question whose best full-text match contains every one of its search terms is answered from
-# full-text search alone: its embedding is skipped (the built-in model's ~2-5 ms of CPU, or the
-# wait for a provider). On all three question sets this changed no hit: such questions share
-# their source's words (docs/retrieval.md).
+# full-text search alone, its embedding skipped: it shares its source's words (docs/retrieval.md).
 CONFIDENT_COVERAGE = 1.0
 
 # Full-text matches with their coverage (the share of the question's terms each contains).

@@ -4,8 +4,7 @@ Each worker loads the vectors once and keeps them with the knowledge base's vers
 (``IndexVersion``, bumped in every transaction that changes passages or vectors). A search first
 reads that one number (in the caller's database trip) and reloads when it moved, so every worker
 searches what is stored, whichever worker or command wrote it. A query is one matrix-vector
-product: ~0.3 ms at 10,000 passages of 512 dimensions, and the matrix costs 2 KiB per passage
-(docs/retrieval.md has the figures, and where pgvector would take over).
+product (docs/retrieval.md, "Cost", has its time and memory, and where pgvector would take over).
 """
 
 from __future__ import annotations

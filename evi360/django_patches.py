@@ -60,14 +60,13 @@ def close_on_the_loop() -> None:
     """Close event streams in the event loop's thread, not in a thread made for the request.
 
     Django's ASGI handler ends every request with ``await sync_to_async(response.close)()``,
-    which starts a thread for the request (``ThreadSensitiveContext``) just to close it: at one
-    stream after another, the next request's time to first token was ~0.7 ms longer while that
-    thread started and ran. An event stream's ``close()`` has nothing to block on: it closes no
-    file, and the receivers of the ``request_finished`` it sends (``close_old_connections``,
-    ``close_caches``, ``reset_urlconf``; tests/evi360/test_django_patches.py keeps the list) find
-    no database connection in the loop's thread (the streaming path's queries run in database
-    threads) and no cache to close (local memory; Redis connections are pooled). Every other
-    response is closed as Django does.
+    which starts a thread for the request (``ThreadSensitiveContext``) just to close it, and the
+    next request's time to first token pays for that thread (docs/performance.md). An event
+    stream's ``close()`` has nothing to block on: it closes no file, and the receivers of the
+    ``request_finished`` it sends (``close_old_connections``, ``close_caches``, ``reset_urlconf``;
+    tests/evi360/test_django_patches.py keeps the list) find no database connection in the loop's
+    thread (the streaming path's queries run in database threads) and no cache to close (local
+    memory; Redis connections are pooled). Every other response is closed as Django does.
     """
     if getattr(asgi.sync_to_async, "closes_event_streams", False):
         return

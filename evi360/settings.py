@@ -101,8 +101,8 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 CSRF_FAILURE_VIEW = "evi360.errors.csrf_failure"
 
 # daphne's app only replaces `manage.py runserver` with an ASGI server (Django's own would buffer
-# the async SSE streams). It imports Twisted, ~16 MiB per process, so it is installed for that
-# command alone: the app is served by uvicorn (`make run`) or the daphne CLI, neither needs it.
+# the async SSE streams). It imports Twisted into every process (docs/performance.md), so it is
+# installed for that command alone: uvicorn (`make run`) and the daphne CLI do not need it.
 _RUNSERVER = sys.argv[1:2] == ["runserver"]
 INSTALLED_APPS = [
     *(["daphne"] if _RUNSERVER else []),

@@ -66,7 +66,7 @@ def load_passage_vectors() -> None:
 
 def freeze_the_heap() -> None:
     """Everything loaded so far (Django, Pydantic AI, the language models, …) lives as long as the
-    process: out of the garbage collector's sight, a full collection (otherwise ~100 ms walking
+    process: out of the garbage collector's sight, a full collection (otherwise a long walk through
     it, in the middle of somebody's stream) only sees what requests made. Last, for that reason."""
     gc.collect()
     gc.freeze()

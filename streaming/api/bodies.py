@@ -89,7 +89,7 @@ def validated(serializer_class: type[serializers.Serializer], raw: bytes) -> dic
     the class maps a code to a status other than 400).
 
     The fields are bound once, not per request: a serializer instance deep-copies its declared
-    fields, ten times the cost of validating them (docs/performance.md). Fields here keep no
+    fields, which costs far more than validating them (docs/performance.md). Fields here keep no
     state between calls."""
     body = parsing.loads(raw or b"")
     if not isinstance(body, dict):

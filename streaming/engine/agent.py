@@ -4,9 +4,9 @@ One model per process (a fresh provider costs tens of milliseconds and a new con
 Sources are retrieved *before* the model call and handed to it numbered ``[1]..[k]``, so an answer
 is exactly one model request: no tools, no output validation, no second step. It is streamed with
 Pydantic AI's direct API (``pydantic_ai.direct.model_request_stream``): the same models, providers,
-messages and errors as an ``Agent`` run, without the agent graph around that one request, which
-costs ~35 µs of CPU per token and ~2 ms per run on top (docs/performance.md). When the specialist
-gets tools, it needs an ``Agent`` and ``agent.iter()`` again.
+messages and errors as an ``Agent`` run, without the agent graph around that one request and its
+CPU per token and per run (docs/performance.md). When the specialist gets tools, it needs an
+``Agent`` and ``agent.iter()`` again.
 
 ``answer()`` is what the streaming endpoint calls: an async generator of typed events — the
 numbered sources first, then each text delta the moment the model produces it (no debounce, no

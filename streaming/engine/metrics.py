@@ -65,7 +65,7 @@ def exposition() -> bytes:
 
 @functools.cache
 def _redis(url: str) -> redis.Redis:
-    # Imported here: redis-py (~6 MiB) is only loaded by a deployment with the Redis event log.
+    # Imported here: redis-py's memory is only paid by a deployment with the Redis event log.
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1)

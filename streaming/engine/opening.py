@@ -44,10 +44,9 @@ class PendingStart:
     loop: asyncio.AbstractEventLoop | None = None
 
 
-# Starts whose sources are made ready (full-text search, embedding, retrieval) and handed to
-# their callers together: in a burst the first streams start while the trip still works on the
-# rest, instead of all waiting for the last. Eight questions embed at ~0.85 ms each, as cheaply
-# as fifty (one alone: ~1.6 ms).
+# Starts whose sources are made ready (full-text search, embedding, retrieval) and handed over
+# together: in a burst the first streams start while the trip works on the rest, and eight
+# questions embed about as cheaply each as a larger batch (docs/performance.md).
 SOURCES_CHUNK = 8
 
 

@@ -2,8 +2,8 @@
 ``_meta``, quoted by the backend), running the same on SQLite and PostgreSQL.
 
 Two reasons for plain SQL: the stream start's queries run before every answer's first token, and
-the ORM spends ~0.3 ms compiling each (the database ~0.02 ms running it, docs/performance.md);
-the dashboard's percentiles need window functions the ORM cannot group as we do.
+the ORM spends far longer compiling each than the database running it (docs/performance.md); the
+dashboard's percentiles need window functions the ORM cannot group as we do.
 tests/streaming/store/test_fast_sql.py checks each against the ORM asking the same question.
 """
 
