@@ -14,20 +14,25 @@ from streaming.models import Status
 
 
 def _fields(event: Any) -> dict[str, Any]:
-    """An event's payload: its fields, in their order (the wire's)."""
     return {f.name: getattr(event, f.name) for f in fields(event)}
 
 
+class _Fields:
+    """An event whose payload is its fields, in their order (the wire's)."""
+
+    __slots__ = ()
+
+    def payload(self) -> dict[str, Any]:
+        return _fields(self)
+
+
 @dataclass(frozen=True, slots=True)
-class SessionEvent:
+class SessionEvent(_Fields):
     type: ClassVar[str] = "session"
     session_id: str
     conversation_id: str | None
     language: str
     model: str
-
-    def payload(self) -> dict[str, Any]:
-        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +52,9 @@ class CitationEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class TokenEvent:
+class TokenEvent(_Fields):
     type: ClassVar[str] = "token"
     text: str
-
-    def payload(self) -> dict[str, Any]:
-        return _fields(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +74,11 @@ class DoneEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorEvent:
+class ErrorEvent(_Fields):
     type: ClassVar[str] = "error"
     code: str
     message: str
     retryable: bool
-
-    def payload(self) -> dict[str, Any]:
-        return _fields(self)
 
 
 Event = SessionEvent | CitationEvent | TokenEvent | DoneEvent | ErrorEvent
