@@ -30,8 +30,8 @@ close_on_the_loop()
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]
     # With the Redis event log every worker listens for cancellations and looks for dead
     # workers' sessions; both start with the worker's first request (they need its event loop).
-    if _redis_log is not None:
-        _redis_log.ensure_listener()
+    if _shared_log is not None:
+        _shared_log.ensure_started()
     # Servers install their signal handlers when they start serving (daphne's reactor, uvicorn):
     # the drain goes in front of them at the first request (a no-op after that).
     shutdown.take_over_signals(settings.EVI360_SHUTDOWN_GRACE)
@@ -108,10 +108,10 @@ _load_passage_vectors()
 
 
 # SIGTERM: finish or interrupt running streams before the server stops (streaming/engine/shutdown.py).
+from streaming import eventlog  # noqa: E402
 from streaming.engine import shutdown  # noqa: E402
-from streaming.eventlog.memory import shared_log  # noqa: E402
 
-_redis_log = shared_log()
+_shared_log = eventlog.shared()
 
 # Everything loaded so far (Django, Pydantic AI, the language models, …) lives as long as the
 # process: move it out of the garbage collector's sight, so a full collection (which otherwise

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from streaming.eventlog.memory import RUNS
+from streaming.eventlog import RUNS
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from evi360.db import Batch
 from streaming.access import auth
 from streaming.engine import agent, shutdown
 from streaming.engine import generate as generation
-from streaming.eventlog.memory import StreamRun
+from streaming.eventlog import StreamRun
 from streaming.models import StreamSession
 from streaming.store import reads as selectors
 from streaming.store import writes as services

@@ -26,7 +26,7 @@ from streaming.engine.events import (
     http_status,
 )
 from streaming.engine.offline_model import OFFLINE_MODEL_NAME
-from streaming.eventlog.memory import StreamRun, collect
+from streaming.eventlog import StreamRun, collect
 
 MODEL_ID = "evi-specialist"
 OFFLINE_MODEL_ID = "evi-specialist-offline"

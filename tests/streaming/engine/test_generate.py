@@ -12,7 +12,7 @@ from pydantic_ai.exceptions import ModelHTTPError
 from citations.query_vectors import VECTORS
 from citations.retrieval import retrieve
 from streaming.engine import generate as generation
-from streaming.eventlog.memory import RUNS
+from streaming.eventlog import RUNS
 from streaming.models import Status, StreamCitation, StreamSession
 from tests.conftest import new_session, parse_sse
 
