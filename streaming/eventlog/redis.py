@@ -54,17 +54,19 @@ LOST = ErrorEvent(
 )
 
 
+_Loop = asyncio.AbstractEventLoop
+
+
 class RedisEventLog:
     """The shared event log on Redis Streams (``streaming.eventlog.base.SharedEventLog``); one
     per process (``streaming.eventlog.shared()``)."""
 
     def __init__(self) -> None:
         # Per event loop: a process has one; the tests have one per test.
-        Loop = asyncio.AbstractEventLoop
-        self._clients: weakref.WeakKeyDictionary[Loop, aioredis.Redis] = weakref.WeakKeyDictionary()
-        self._listeners: weakref.WeakKeyDictionary[Loop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
-        self._subscribed: weakref.WeakKeyDictionary[Loop, asyncio.Event] = weakref.WeakKeyDictionary()
-        self._sweepers: weakref.WeakKeyDictionary[Loop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+        self._clients: weakref.WeakKeyDictionary[_Loop, aioredis.Redis] = weakref.WeakKeyDictionary()
+        self._listeners: weakref.WeakKeyDictionary[_Loop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
+        self._subscribed: weakref.WeakKeyDictionary[_Loop, asyncio.Event] = weakref.WeakKeyDictionary()
+        self._sweepers: weakref.WeakKeyDictionary[_Loop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
     def client(self) -> aioredis.Redis:
         loop = asyncio.get_running_loop()

@@ -253,3 +253,25 @@ def test_metrics_count_the_streams_running_on_every_worker(redis_log, client, se
         server.set(f"evi360:live:{session_id}", "host:1", ex=30)
     body = client.get("/metrics", headers={"Authorization": "Bearer scrape"}).content.decode()
     assert "evi360_streams_active_cluster 3" in body.splitlines()
+
+
+async def test_a_process_starts_its_background_work_once(redis_log):
+    log = eventlog.shared()
+    names = ("evi360-cancel-listener", "evi360-orphan-sweeper")
+
+    def running() -> list[asyncio.Task]:
+        return [t for t in asyncio.all_tasks() if t.get_name() in names and not t.done()]
+
+    log.ensure_started()
+    started = running()
+    log.ensure_started()  # every request calls it
+    assert sorted(t.get_name() for t in started) == sorted(names) and set(running()) == set(started)
+    for task in started:
+        task.cancel()
+    await asyncio.gather(*started, return_exceptions=True)
+    log.ensure_started()  # a finished one is started again
+    again = running()
+    assert len(again) == 2 and not set(again) & set(started)
+    for task in again:
+        task.cancel()
+    await asyncio.gather(*again, return_exceptions=True)
