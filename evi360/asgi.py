@@ -14,8 +14,8 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from evi360 import django_patches, startup  # noqa: E402
 from evi360.errors import ASGIHandler  # noqa: E402
 from evi360.proxies import ForwardedFor  # noqa: E402
+from streaming import eventlog  # noqa: E402
 from streaming.engine import shutdown  # noqa: E402
-from streaming.eventlog.memory import shared_log  # noqa: E402
 
 django_patches.apply()
 
@@ -24,14 +24,14 @@ django_patches.apply()
 # Around it, the client's address (REMOTE_ADDR for everything after) behind EVI360_TRUSTED_PROXIES,
 # the same under uvicorn and daphne: both run without their own proxy-header handling.
 _django = ForwardedFor(ASGIStaticFilesHandler(ASGIHandler()), settings.EVI360_TRUSTED_PROXIES)
-_redis_log = shared_log()
+_shared_log = eventlog.shared()
 
 
 async def application(scope, receive, send):  # type: ignore[no-untyped-def]
     # With the Redis event log every worker listens for cancellations and looks for dead
     # workers' sessions; both start with the worker's first request (they need its event loop).
-    if _redis_log is not None:
-        _redis_log.ensure_listener()
+    if _shared_log is not None:
+        _shared_log.ensure_started()
     # Servers install their signal handlers when they start serving (daphne's reactor, uvicorn):
     # the drain goes in front of them at the first request (a no-op after that).
     shutdown.take_over_signals(settings.EVI360_SHUTDOWN_GRACE)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import AsyncIterator
-from types import ModuleType
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -28,10 +26,8 @@ from streaming.api.responses import EventStreamResponse
 from streaming.api.sessions import session_detail_view, session_list_view
 from streaming.engine.events import http_status
 from streaming.engine.start import begin_stream
-from streaming.engine.wire import encode_retry
-from streaming.eventlog.memory import RUNS, StreamRun, collect, shared_log, stream_response
+from streaming.eventlog import StreamRun, collect, lookup, sse_body
 from streaming.models import ClientKind, StreamSession
-from streaming.store import reads as selectors
 
 
 def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None]:
@@ -41,24 +37,8 @@ def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None
     return body["query"], None if language == "auto" else language, body["conversation_id"]
 
 
-def sse_response(run: StreamRun, start: int = 0) -> EventStreamResponse:
-    body = stream_response(
-        run,
-        start=start,
-        preamble=encode_retry(settings.EVI360_SSE_RETRY_MS),
-        keep_alive=settings.EVI360_SSE_KEEPALIVE,
-    )
-    return EventStreamResponse(body)
-
-
-async def _remote_body(shared: ModuleType, session_id: str, start: int) -> AsyncIterator[bytes]:
-    yield encode_retry(settings.EVI360_SSE_RETRY_MS)
-    async for chunk in shared.read(session_id, start, keep_alive=settings.EVI360_SSE_KEEPALIVE):
-        yield chunk
-
-
-async def _replay_body(events: bytes) -> AsyncIterator[bytes]:
-    yield encode_retry(settings.EVI360_SSE_RETRY_MS) + events
+def sse_response(run: StreamRun) -> EventStreamResponse:
+    return EventStreamResponse(sse_body(run))
 
 
 async def _start_stream(
@@ -154,28 +134,19 @@ async def session_events(request: HttpRequest, caller: Caller, pk: uuid.UUID) ->
         return error_response(
             400, "invalid_last_event_id", "'last_event_id' must be an event id (0, 1, 2, …)."
         )
-    start = last + 1
-    run = RUNS.get(str(pk))
-    shared = shared_log() if run is None else None
-    if shared is not None and await shared.has_events(str(pk)):
-        # Generated (or being generated) by another worker: read it from Redis.
-        if start and await shared.ended_before(str(pk), start):
-            return _no_more_events()
-        return EventStreamResponse(_remote_body(shared, str(pk), start))
-    if run is None and (kept := await run_db(selectors.replayed_events, pk, start)) is not None:
-        return EventStreamResponse(_replay_body(kept)) if kept else _no_more_events()
-    if run is None:
-        detail = reverse("session_detail", args=[pk])
-        response = error_response(
-            410,
-            "stream_ended",
-            f"This stream's events are no longer kept (status: {owned.status}); its answer is at {detail}.",
-        )
-        response["Link"] = f'<{detail}>; rel="related"'
-        return response
-    if run.log.closed and start >= len(run.log):
+    found = await lookup.events_of(str(pk), last + 1)
+    if isinstance(found, lookup.Body):
+        return EventStreamResponse(found.chunks)
+    if isinstance(found, lookup.NoMoreEvents):
         return _no_more_events()
-    return sse_response(run, start=start)
+    detail = reverse("session_detail", args=[pk])
+    response = error_response(
+        410,
+        "stream_ended",
+        f"This stream's events are no longer kept (status: {owned.status}); its answer is at {detail}.",
+    )
+    response["Link"] = f'<{detail}>; rel="related"'
+    return response
 
 
 def _no_more_events() -> HttpResponse:
@@ -194,9 +165,6 @@ async def session_detail(request: HttpRequest, caller: Caller, pk: uuid.UUID) ->
     Closing an EventSource is not a reliable stop signal: a browser may keep reading ("draining")
     a short remaining response to reuse the connection, so the page's stop button says DELETE."""
     owned = await _own_session(caller, pk)
-    run = RUNS.get(str(pk))
-    if run is not None and run.task is not None and not run.task.done():
-        run.task.cancel()
-    elif not (run is None and (shared := shared_log()) is not None and await shared.request_cancel(str(pk))):
+    if not await lookup.stop(str(pk)):
         return error_response(409, "not_running", f"This stream is not running (status: {owned.status}).")
     return JsonResponse({"session_id": str(pk), "status": "cancelling"}, status=202)

@@ -34,7 +34,7 @@ from streaming.engine.markers import MarkerGate, markers_in
 from streaming.engine.request import StreamRequest
 from streaming.engine.runtime import RUNTIME
 from streaming.engine.wire import encode
-from streaming.eventlog.memory import RUNS, EventLog, StreamRun, retire, shared_log
+from streaming.eventlog import RUNS, EventLog, StreamRun, retire, shared
 from streaming.models import Status, StreamSession
 from streaming.store import writes as services
 from streaming.text import shorten
@@ -287,6 +287,6 @@ def start(request: StreamRequest, *, resume_grace: float = 0.0, keep_typed: bool
     run.task = asyncio.get_running_loop().create_task(
         generate(run, request), name=f"stream-{request.session.id}"
     )
-    if (shared := shared_log()) is not None:
-        shared.attach(run)
+    if (log := shared()) is not None:
+        log.attach(run)
     return run

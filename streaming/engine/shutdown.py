@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streaming.engine.runtime import RUNTIME
-from streaming.eventlog.memory import RUNS
+from streaming.eventlog import RUNS
 
 logger = logging.getLogger(__name__)
 

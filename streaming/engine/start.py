@@ -20,7 +20,7 @@ from streaming.engine import agent
 from streaming.engine import generate as generation
 from streaming.engine.opening import NotAuthenticated, PendingStart
 from streaming.engine.runtime import RUNTIME
-from streaming.eventlog.memory import StreamRun
+from streaming.eventlog import StreamRun
 from streaming.store import writes as services
 
 

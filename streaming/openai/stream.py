@@ -25,7 +25,7 @@ from streaming.engine.events import (
 )
 from streaming.engine.offline_model import OFFLINE_MODEL_NAME
 from streaming.engine.wire import KEEP_ALIVE, compact_json
-from streaming.eventlog.memory import StreamRun, collect
+from streaming.eventlog import StreamRun, collect
 
 MODEL_ID = "evi-specialist"
 OFFLINE_MODEL_ID = "evi-specialist-offline"

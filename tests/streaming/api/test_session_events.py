@@ -11,8 +11,8 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 from django.utils import timezone
 
-from streaming.eventlog import redis as redis_eventlog
-from streaming.eventlog.memory import shared_log
+from streaming import eventlog
+from streaming.eventlog import redis_keys
 from streaming.models import ClientKind, Status, StreamReplay, StreamSession
 from tests.conftest import log_session, parse_sse, redis_test_url
 
@@ -44,7 +44,7 @@ async def read(response) -> bytes:
 
 async def ended(session_id: str) -> None:
     """Until the run has ended and, with Redis, its last copies are written (then it is forgotten)."""
-    from streaming.eventlog.memory import RUNS
+    from streaming.eventlog import RUNS
 
     if (run := RUNS.get(session_id)) is not None:
         with contextlib.suppress(asyncio.CancelledError):  # stopped (DELETE)
@@ -118,7 +118,7 @@ async def test_last_event_id_as_a_query_parameter(small_kb, web, scripted_model)
 
 
 async def test_a_finished_session_replays_in_full_until_the_retention_ends(small_kb, web, scripted_model):
-    from streaming.eventlog.memory import RUNS
+    from streaming.eventlog import RUNS
 
     scripted_model(["een ", "twee ", "drie"])
     created = await create(web, {"query": "tillen"})
@@ -127,9 +127,9 @@ async def test_a_finished_session_replays_in_full_until_the_retention_ends(small
     await ended(created["session_id"])
     # The process keeps nothing of a finished stream: its replay is in the database.
     assert created["session_id"] not in RUNS
-    if shared_log() is not None:  # any worker reads it from Redis first, the same bytes
+    if eventlog.shared() is not None:  # any worker reads it from Redis first, the same bytes
         assert await read(await web.get(created["events_url"])) == first
-        await redis_eventlog.client().delete(redis_eventlog.events_key(created["session_id"]))
+        await eventlog.shared().client().delete(redis_keys.events_key(created["session_id"]))
     assert await read(await web.get(created["events_url"])) == first
     resumed = await read(await web.get(created["events_url"], headers={"Last-Event-ID": "1"}))
     assert parse_sse(resumed) == parse_sse(first)[2:]
@@ -146,15 +146,15 @@ async def test_a_finished_session_replays_in_full_until_the_retention_ends(small
 
 
 async def test_without_retention_nothing_is_kept_for_replay(small_kb, web, scripted_model, settings):
-    from streaming.eventlog.memory import RUNS
+    from streaming.eventlog import RUNS
 
     settings.EVI360_EVENT_RETENTION = 0
     scripted_model(["een ", "twee"])
     created = await create(web, {"query": "tillen"})
     await ended(created["session_id"])
     assert created["session_id"] not in RUNS and not await StreamReplay.objects.aexists()
-    if shared_log() is not None:
-        await redis_eventlog.client().delete(redis_eventlog.events_key(created["session_id"]))
+    if eventlog.shared() is not None:
+        await eventlog.shared().client().delete(redis_keys.events_key(created["session_id"]))
     assert (await web.get(created["events_url"])).status_code == 410
 
 
@@ -165,7 +165,7 @@ async def test_a_replay_the_database_could_not_take_is_kept_in_the_process(
     from django.db import OperationalError
 
     from streaming.engine.runtime import RUNTIME
-    from streaming.eventlog.memory import RUNS
+    from streaming.eventlog import RUNS
     from streaming.store import writes as services
 
     def away(outcomes):
@@ -213,8 +213,8 @@ async def test_a_reconnect_after_the_terminal_event_is_204(
         assert [e[1] for e in parse_sse(await read(await reconnect(before_last)))] == ["done"]
         await ended(session_id)
     if event_log == "redis":
-        assert await redis_eventlog.has_events(session_id)  # the 204 came from Redis
-        await redis_eventlog.client().delete(redis_eventlog.events_key(session_id))
+        assert await eventlog.shared().has_events(session_id)  # the 204 came from Redis
+        await eventlog.shared().client().delete(redis_keys.events_key(session_id))
         assert (await reconnect(last)).status_code == 204  # from the database's replay
 
 
@@ -227,14 +227,14 @@ async def test_a_session_that_is_not_running_is_410(web, user):
 async def test_a_created_session_waits_for_its_reader_and_a_query_stream_does_not(
     small_kb, web, scripted_model, settings, user, access_token
 ):
-    from streaming.eventlog.memory import RUNS
+    from streaming.eventlog import RUNS
 
     settings.EVI360_RESUME_GRACE = 0.3
     gate = asyncio.Event()
     scripted_model(["een ", "twee ", "drie"], before=gate.wait)
     created = await create(web, {"query": "tillen"})
     # EventSource reconnects: the generation goes on for the grace once its reader is gone
-    # (tests/streaming/test_eventlog.py: what the grace does; the browser test: a real reconnect).
+    # (tests/streaming/eventlog/test_run.py: what the grace does; the browser test: a real reconnect).
     assert RUNS[created["session_id"]].grace == 0.3
     response = await web.post(
         "/api/v1/stream/query",
@@ -293,7 +293,7 @@ async def test_a_cancelled_streams_replay_ends_with_a_terminal_event(small_kb, w
     """Without one, EventSource reconnects to a cancelled stream's replay until it expires."""
     scripted_model(["begin ", "nooit"], before=asyncio.Event().wait)
     created = await create(web, {"query": "tillen"})
-    from streaming.eventlog.memory import RUNS
+    from streaming.eventlog import RUNS
 
     run = RUNS[created["session_id"]]
     for _ in range(500):  # until the first token is out
@@ -308,7 +308,7 @@ async def test_a_cancelled_streams_replay_ends_with_a_terminal_event(small_kb, w
     assert [e[1] for e in events] == ["session", "token", "error"]
     assert events[-1][0] == 2 and events[-1][2]["code"] == "cancelled"
     # read from the database's replay as well (not this process, not Redis)
-    if shared_log() is not None:
-        await redis_eventlog.client().delete(redis_eventlog.events_key(created["session_id"]))
+    if eventlog.shared() is not None:
+        await eventlog.shared().client().delete(redis_keys.events_key(created["session_id"]))
     assert parse_sse(await read(await web.get(url))) == events
     assert parse_sse(await read(await web.get(url, headers={"Last-Event-ID": "0"}))) == events[1:]

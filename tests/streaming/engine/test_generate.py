@@ -13,7 +13,7 @@ from citations.query_vectors import VECTORS
 from citations.retrieval import retrieve
 from streaming.engine import generate as generation
 from streaming.engine.runtime import RUNTIME
-from streaming.eventlog.memory import RUNS
+from streaming.eventlog import RUNS
 from streaming.models import Status, StreamCitation, StreamSession
 from tests.conftest import new_session, parse_sse
 

@@ -16,8 +16,11 @@ import time
 import pytest
 import redis
 
+from streaming import eventlog
 from streaming.engine import generate as generation
+from streaming.engine.events import KEEP_ALIVE
 from streaming.eventlog import redis as redis_eventlog
+from streaming.eventlog import redis_keys
 from streaming.models import Status, StreamSession
 from tests.conftest import new_session, parse_sse, redis_test_url
 from tests.support.live_server import free_port
@@ -48,7 +51,7 @@ async def remote(session_id: str, start: int = 0, keep_alive: float = 1.0) -> by
     """Everything a reader on another worker gets, from event ``start`` on."""
     async with asyncio.timeout(30):
         return b"".join(
-            [chunk async for chunk in redis_eventlog.read(session_id, start, keep_alive=keep_alive)]
+            [chunk async for chunk in eventlog.shared().read(session_id, start, keep_alive=keep_alive)]
         )
 
 
@@ -77,8 +80,8 @@ async def test_another_worker_reads_what_this_one_generates(small_kb, user, scri
     assert events[-1][1] == "done" and text(events) == "".join(WORDS)
     assert await remote(str(session.id), start=5) == b"".join(run.log.events[5:])  # after the end
     # Nothing is left after the terminal event (the events endpoint answers 204 then).
-    assert await redis_eventlog.ended_before(str(session.id), len(events))
-    assert not await redis_eventlog.ended_before(str(session.id), len(events) - 1)
+    assert await eventlog.shared().ended_before(str(session.id), len(events))
+    assert not await eventlog.shared().ended_before(str(session.id), len(events) - 1)
 
 
 async def test_ten_reconnects_lose_and_repeat_nothing(small_kb, user, scripted_model, redis_log):
@@ -90,9 +93,11 @@ async def test_ten_reconnects_lose_and_repeat_nothing(small_kb, user, scripted_m
     while not received or received[-1][1] != "done":
         if reconnects == 5:
             gate.set()  # half of them while the answer is still being written, half after
-        async with contextlib.aclosing(redis_eventlog.read(str(session.id), start, keep_alive=1)) as reader:
-            chunk = redis_eventlog.KEEP_ALIVE
-            while chunk == redis_eventlog.KEEP_ALIVE:
+        async with contextlib.aclosing(
+            eventlog.shared().read(str(session.id), start, keep_alive=1)
+        ) as reader:
+            chunk = KEEP_ALIVE
+            while chunk == KEEP_ALIVE:
                 chunk = await anext(reader)
         # The connection drops after the first three events of what arrived.
         events = parse_sse(chunk)[:3]
@@ -119,19 +124,19 @@ async def test_delete_on_another_worker_cancels_the_generation(small_kb, user, s
     run = generation.start(generation.StreamRequest(session=session))
     async with asyncio.timeout(10):
         for _ in range(500):
-            if await redis_eventlog.client().exists(redis_eventlog.live_key(str(session.id))):
+            if await eventlog.shared().client().exists(redis_keys.live_key(str(session.id))):
                 break
             await asyncio.sleep(0.02)
         for _ in range(500):  # until the first token is out
             if len(run.log.events) >= 2:
                 break
             await asyncio.sleep(0.01)
-        assert await redis_eventlog.request_cancel(str(session.id))
+        assert await eventlog.shared().request_cancel(str(session.id))
         with contextlib.suppress(asyncio.CancelledError):
             await run.task
         await run.mirror
     assert (await StreamSession.objects.aget(pk=session.pk)).status == Status.CANCELLED
-    assert not await redis_eventlog.request_cancel(str(session.id))  # nothing runs any more
+    assert not await eventlog.shared().request_cancel(str(session.id))  # nothing runs any more
     # the readers elsewhere see the terminal event too: EventSource must stop, not reconnect
     events = parse_sse(await remote(str(session.id)))
     assert [e[1] for e in events] == ["session", "token", "error"] and events[-1][2]["code"] == "cancelled"
@@ -159,10 +164,8 @@ async def test_a_reader_on_another_worker_keeps_the_generation_going(
 
 async def test_a_stream_nobody_writes_any_more_ends_with_a_retryable_error(redis_log):
     # Its worker died (SIGKILL) after two events: no end entry, no live key.
-    client = redis_eventlog.client()
-    await client.xadd(
-        redis_eventlog.events_key("dead"), {"d": b"id: 0\nevent: token\ndata: {}\n\n"}, id="1-0"
-    )
+    client = eventlog.shared().client()
+    await client.xadd(redis_keys.events_key("dead"), {"d": b"id: 0\nevent: token\ndata: {}\n\n"}, id="1-0")
     body = await remote("dead", keep_alive=0.1)
     assert body.startswith(b"id: 0\nevent: token")
     assert body.endswith(redis_eventlog.encode_lost())
@@ -250,3 +253,25 @@ def test_metrics_count_the_streams_running_on_every_worker(redis_log, client, se
         server.set(f"evi360:live:{session_id}", "host:1", ex=30)
     body = client.get("/metrics", headers={"Authorization": "Bearer scrape"}).content.decode()
     assert "evi360_streams_active_cluster 3" in body.splitlines()
+
+
+async def test_a_process_starts_its_background_work_once(redis_log):
+    log = eventlog.shared()
+    names = ("evi360-cancel-listener", "evi360-orphan-sweeper")
+
+    def running() -> list[asyncio.Task]:
+        return [t for t in asyncio.all_tasks() if t.get_name() in names and not t.done()]
+
+    log.ensure_started()
+    started = running()
+    log.ensure_started()  # every request calls it
+    assert sorted(t.get_name() for t in started) == sorted(names) and set(running()) == set(started)
+    for task in started:
+        task.cancel()
+    await asyncio.gather(*started, return_exceptions=True)
+    log.ensure_started()  # a finished one is started again
+    again = running()
+    assert len(again) == 2 and not set(again) & set(started)
+    for task in again:
+        task.cancel()
+    await asyncio.gather(*again, return_exceptions=True)
