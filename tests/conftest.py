@@ -177,12 +177,12 @@ async def new_session(user, query: str = "Hoe zwaar mag ik tillen?", language: s
 
     from asgiref.sync import sync_to_async
 
-    from streaming.store import writes as services
+    from streaming.store import writes
 
-    request = services.SessionRequest(
+    request = writes.SessionRequest(
         user_id=user.pk, query=query, language=language, model_name="scripted", client_kind="api"
     )
-    (session,) = await sync_to_async(services.open_sessions)(
+    (session,) = await sync_to_async(writes.open_sessions)(
         [request], max_concurrent=10, stale_after=timedelta(minutes=2)
     )
     return session

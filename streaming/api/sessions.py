@@ -116,7 +116,7 @@ class _OwnSessions:
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         # Another user's session is simply not there: 404, not 403.
-        return StreamSession.objects.filter(user=self.request.user).prefetch_related(*CITATIONS)
+        return StreamSession.objects.of_user(self.request.user).prefetch_related(*CITATIONS)
 
 
 class SessionList(_OwnSessions, generics.ListAPIView):

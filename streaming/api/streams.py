@@ -115,7 +115,7 @@ async def sessions(request: HttpRequest, caller: Caller) -> HttpResponse:
 
 async def _own_session(caller: Caller, pk: uuid.UUID) -> StreamSession:
     """The caller's session ``pk``; anyone else's is not found (404)."""
-    owned = await run_db(lambda: StreamSession.objects.filter(pk=pk, user_id=caller.user.pk).first())
+    owned = await run_db(lambda: StreamSession.objects.of_user(caller.user).filter(pk=pk).first())
     if owned is None:
         raise ApiError(404, "not_found", "Not found.")
     return owned

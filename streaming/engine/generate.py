@@ -36,7 +36,7 @@ from streaming.engine.runtime import RUNTIME
 from streaming.engine.wire import encode
 from streaming.eventlog import RUNS, EventLog, StreamRun, retire, shared
 from streaming.models import Status, StreamSession
-from streaming.store import writes as services
+from streaming.store import writes
 from streaming.text import shorten
 
 logger = logging.getLogger(__name__)
@@ -170,9 +170,7 @@ class Generation:
             if tail := gate.flush():
                 self.text(tail)
 
-    def conclude(
-        self, ending: Ending, retention: float
-    ) -> tuple[services.Outcome, Event | None, bytes | None]:
+    def conclude(self, ending: Ending, retention: float) -> tuple[writes.Outcome, Event | None, bytes | None]:
         """The outcome to record, and the terminal event (``done`` when completed) and its bytes."""
         duration_ms = round((time.monotonic() - self.started) * 1000)
         first_token, usage = self.first_token, self.usage
@@ -190,7 +188,7 @@ class Generation:
         # Encoded now, so that the replay kept with the outcome ends with it too.
         last = encode(self.seq, terminal) if terminal is not None else None
         finished_at = timezone.now()
-        outcome = services.Outcome(
+        outcome = writes.Outcome(
             status=ending.status,
             finished_at=finished_at,
             duration_ms=duration_ms,
@@ -251,7 +249,7 @@ async def finish(generation: Generation, ending: Ending) -> None:
         retire(run, retention, replay_stored=stored and bool(outcome.replay))
 
 
-def report(session: StreamSession, outcome: services.Outcome) -> None:
+def report(session: StreamSession, outcome: writes.Outcome) -> None:
     """Metrics and one log line per stream end; a WARNING when it was slow."""
     metrics.record_end(
         outcome.status, outcome.error_code, outcome.ttft_ms, outcome.duration_ms, outcome.token_events

@@ -21,8 +21,7 @@ from streaming.access import auth
 from streaming.engine import agent, rate_limit
 from streaming.engine.request import StreamRequest
 from streaming.models import StreamSession, stale_after
-from streaming.store import reads as selectors
-from streaming.store import writes as services
+from streaming.store import reads, writes
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ class NotAuthenticated(Exception):
 @dataclass(frozen=True)
 class PendingStart:
     request: HttpRequest
-    session: services.SessionRequest
+    session: writes.SessionRequest
     # Given (the OpenAI API sends its own): no conversation is kept.
     history: Sequence[tuple[str, str]] | None
     received_at: float
@@ -83,7 +82,7 @@ def open_starts(
             allowed.append(index)
     for index, refusal in refused.items():
         settle(index, refusal)
-    opened = services.open_sessions(
+    opened = writes.open_sessions(
         [sessions[index] for index in allowed],
         max_concurrent=settings.EVI360_MAX_CONCURRENT_STREAMS,
         stale_after=stale_after(),
@@ -91,7 +90,7 @@ def open_starts(
     matrix = _matrix() if any(starts[index].vector is not None for index in allowed) else None
     started = list(zip(allowed, opened, strict=True))
     for index, row in started:
-        if isinstance(row, services.ConversationNotFound | services.TooManyStreams):
+        if isinstance(row, writes.ConversationNotFound | writes.TooManyStreams):
             rate_limit.refund(starts[index].request)
     for first in range(0, len(started), SOURCES_CHUNK):
         chunk = started[first : first + SOURCES_CHUNK]
@@ -133,7 +132,7 @@ def _plan(start: PendingStart, session: StreamSession) -> _Plan:
     if history is None:
         # A continued conversation's completed turns; a new one has none yet.
         history = (
-            selectors.conversation_history(session.conversation_id, settings.EVI360_HISTORY_TURNS)
+            reads.conversation_history(session.conversation_id, settings.EVI360_HISTORY_TURNS)
             if start.session.conversation_id
             else []
         )

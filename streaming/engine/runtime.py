@@ -19,7 +19,7 @@ from evi360.db import Batch, run_db
 from streaming.engine.events import CANCELLED
 from streaming.engine.opening import PendingStart, open_starts
 from streaming.engine.request import StreamRequest
-from streaming.store import writes as services
+from streaming.store import writes
 
 # The outcome lines belong with the stream-end lines (docs/operations.md names the logger).
 logger = logging.getLogger("streaming.engine.generate")
@@ -28,8 +28,8 @@ logger = logging.getLogger("streaming.engine.generate")
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30, 60, *(120,) * 9)
 
 
-def _write_outcomes(outcomes: Sequence[tuple[uuid.UUID, services.Outcome]]) -> list[None]:
-    return services.record_outcomes(outcomes)  # looked up per call: tests replace it
+def _write_outcomes(outcomes: Sequence[tuple[uuid.UUID, writes.Outcome]]) -> list[None]:
+    return writes.record_outcomes(outcomes)  # looked up per call: tests replace it
 
 
 class Runtime:
@@ -47,9 +47,9 @@ class Runtime:
         self.starts: Batch[PendingStart, Any] = Batch(
             open_starts, abandoned=self._never_started, settles_early=True
         )
-        self.outcomes: Batch[tuple[uuid.UUID, services.Outcome], None] = Batch(_write_outcomes)
+        self.outcomes: Batch[tuple[uuid.UUID, writes.Outcome], None] = Batch(_write_outcomes)
 
-    async def record(self, session_id: uuid.UUID, outcome: services.Outcome) -> bool:
+    async def record(self, session_id: uuid.UUID, outcome: writes.Outcome) -> bool:
         """Write an outcome with the others that end meanwhile; False: the database refused it."""
         try:
             await self.outcomes.submit((session_id, outcome))
@@ -58,14 +58,14 @@ class Runtime:
             return False
         return True
 
-    def keep_trying(self, session_id: object, outcome: services.Outcome) -> None:
+    def keep_trying(self, session_id: object, outcome: writes.Outcome) -> None:
         """Write an outcome the database refused, in the background, until it is back."""
 
         async def retry() -> None:
             for delay in self.retry_delays:
                 await asyncio.sleep(delay)
                 try:
-                    await run_db(services.record_outcome, session_id, outcome)
+                    await run_db(writes.record_outcome, session_id, outcome)
                 except DatabaseError:
                     continue
                 logger.warning("stream %s: outcome recorded after the database came back", session_id)
@@ -89,7 +89,7 @@ class Runtime:
         """A session whose row was written but whose client went away before its generation
         started: recorded ``cancelled``, like a stream cut later."""
         started = request.received_at or time.monotonic()
-        outcome = services.Outcome(
+        outcome = writes.Outcome(
             status=CANCELLED.status,  # type: ignore[arg-type]
             finished_at=timezone.now(),
             duration_ms=round((time.monotonic() - started) * 1000),

@@ -21,7 +21,7 @@ from streaming.engine import generate as generation
 from streaming.engine.opening import NotAuthenticated, PendingStart
 from streaming.engine.runtime import RUNTIME
 from streaming.eventlog import StreamRun
-from streaming.store import writes as services
+from streaming.store import writes
 
 
 class StreamRefused(ApiError):
@@ -60,7 +60,7 @@ async def begin_stream(
     vector = VECTORS.request(query)
     start = PendingStart(
         request,
-        services.SessionRequest(
+        writes.SessionRequest(
             user_id=claim.user_id if claim else user.pk,  # type: ignore[union-attr]
             query=query,
             language=language,
@@ -81,9 +81,9 @@ async def begin_stream(
         raise StreamRefused(
             401, "not_authenticated", str(refused), {"WWW-Authenticate": 'Bearer realm="api"'}
         ) from None
-    except services.ConversationNotFound:
+    except writes.ConversationNotFound:
         raise StreamRefused(404, "conversation_not_found", "There is no such conversation.") from None
-    except services.TooManyStreams:
+    except writes.TooManyStreams:
         raise StreamRefused(
             503,
             "too_many_streams",

@@ -113,14 +113,13 @@ async def sweep(redis: aioredis.Redis, interval: float) -> None:
     database, but nobody keeps their live key, at two looks in a row (a Redis restart loses the
     keys of running streams too, until their workers write them again)."""
     from evi360.db import run_db
-    from streaming.store import reads as selectors
-    from streaming.store import writes as services
+    from streaming.store import reads, writes
 
     suspects: set[str] = set()
     while True:
         await asyncio.sleep(interval)
         try:
-            ids = await run_db(selectors.streaming_session_ids, timedelta(seconds=interval))
+            ids = await run_db(reads.streaming_session_ids, timedelta(seconds=interval))
             ids = [i for i in ids if i not in RUNS]
             alive = []
             if ids:
@@ -130,7 +129,7 @@ async def sweep(redis: aioredis.Redis, interval: float) -> None:
                     alive = await pipe.execute()
             orphans = {i for i, exists in zip(ids, alive, strict=True) if not exists}
             confirmed, suspects = orphans & suspects, orphans - suspects
-            if confirmed and (count := await run_db(services.mark_orphaned, confirmed)):
+            if confirmed and (count := await run_db(writes.mark_orphaned, confirmed)):
                 logger.warning("%d stream session(s) of a dead worker marked interrupted", count)
         except (RedisError, DatabaseError) as exc:
             logger.warning("looking for interrupted streams failed: %s", exc)

@@ -166,12 +166,12 @@ async def test_a_replay_the_database_could_not_take_is_kept_in_the_process(
 
     from streaming.engine.runtime import RUNTIME
     from streaming.eventlog import RUNS
-    from streaming.store import writes as services
+    from streaming.store import writes
 
     def away(outcomes):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(services, "record_outcomes", away)
+    monkeypatch.setattr(writes, "record_outcomes", away)
     monkeypatch.setattr(RUNTIME, "retry_delays", ())
     scripted_model(["een ", "twee"])
     created = await create(web, {"query": "tillen"})

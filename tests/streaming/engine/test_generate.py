@@ -195,9 +195,9 @@ async def test_an_outcome_the_database_refuses_is_written_when_it_is_back(
 ):
     from django.db import OperationalError
 
-    from streaming.store import writes as services
+    from streaming.store import writes
 
-    real = services.record_outcomes
+    real = writes.record_outcomes
     attempts = []
 
     def flaky(outcomes):
@@ -206,7 +206,7 @@ async def test_an_outcome_the_database_refuses_is_written_when_it_is_back(
             raise OperationalError("server closed the connection unexpectedly")
         return real(outcomes)
 
-    monkeypatch.setattr(services, "record_outcomes", flaky)
+    monkeypatch.setattr(writes, "record_outcomes", flaky)
     monkeypatch.setattr(RUNTIME, "retry_delays", (0.01,) * 5)
     scripted_model(["Til ", "niet ", "te zwaar."])
     session = await new_session(user)

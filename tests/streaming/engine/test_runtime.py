@@ -14,7 +14,7 @@ from streaming.engine import shutdown
 from streaming.engine.request import StreamRequest
 from streaming.engine.runtime import RUNTIME, Runtime
 from streaming.models import Status, StreamSession
-from streaming.store import writes as services
+from streaming.store import writes
 from tests.conftest import new_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,8 +55,8 @@ async def test_an_outcome_the_database_never_takes_is_given_up_with_an_error(use
         attempts.append(args)
         raise OperationalError("the database is away")
 
-    monkeypatch.setattr(services, "record_outcomes", refuse)
-    monkeypatch.setattr(services, "record_outcome", refuse)
+    monkeypatch.setattr(writes, "record_outcomes", refuse)
+    monkeypatch.setattr(writes, "record_outcome", refuse)
     monkeypatch.setattr(RUNTIME, "retry_delays", (0, 0))
     session = await new_session(user)
     RUNTIME.record_unstarted(StreamRequest(session=session))

@@ -18,7 +18,7 @@ import redis
 
 from streaming import eventlog
 from streaming.engine import generate as generation
-from streaming.engine.events import KEEP_ALIVE
+from streaming.engine.wire import KEEP_ALIVE
 from streaming.eventlog import redis as redis_eventlog
 from streaming.eventlog import redis_keys
 from streaming.models import Status, StreamSession

@@ -11,8 +11,7 @@ from asgiref.sync import sync_to_async
 from streaming.engine import generate as generation
 from streaming.engine.events import DoneEvent, SessionEvent, TokenEvent
 from streaming.engine.wire import encode
-from streaming.store import reads as selectors
-from streaming.store import replay
+from streaming.store import reads, replay
 from tests.conftest import new_session, parse_sse
 
 
@@ -45,7 +44,7 @@ async def test_a_cancelled_streams_kept_replay_ends_with_its_terminal_event(smal
     run.task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await run.task
-    kept = await sync_to_async(selectors.replayed_events)(session.id, 0)
+    kept = await sync_to_async(reads.replayed_events)(session.id, 0)
     events = parse_sse(kept)
     assert [e[1] for e in events] == ["session", "token", "error"]
     assert events[-1][2]["code"] == "cancelled"

@@ -12,22 +12,21 @@ from django.utils import timezone
 
 from citations.retrieval import retrieve
 from streaming.models import Conversation, Status, StreamCitation, StreamReplay, StreamSession
-from streaming.store import replay
-from streaming.store import writes as services
+from streaming.store import replay, writes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 STALE = timedelta(minutes=2)
 
 
-def ask(user, query: str = "Hoe zwaar mag ik tillen?", **fields) -> services.SessionRequest:
-    return services.SessionRequest(
+def ask(user, query: str = "Hoe zwaar mag ik tillen?", **fields) -> writes.SessionRequest:
+    return writes.SessionRequest(
         user_id=user.pk, query=query, language="nl", model_name="scripted", client_kind="api", **fields
     )
 
 
 def test_the_cap_counts_the_streams_of_the_same_batch(user):
     other = get_user_model().objects.create_user("other", password="other-pass-123")
-    results = services.open_sessions(
+    results = writes.open_sessions(
         [ask(user), ask(other), ask(user), ask(user)], max_concurrent=2, stale_after=STALE
     )
     assert [type(r).__name__ for r in results] == [
@@ -38,17 +37,17 @@ def test_the_cap_counts_the_streams_of_the_same_batch(user):
     ]
     assert StreamSession.objects.filter(user=user, status=Status.STREAMING).count() == 2
     # ...and the streams already open before it.
-    (later,) = services.open_sessions([ask(other)], max_concurrent=2, stale_after=STALE)
+    (later,) = writes.open_sessions([ask(other)], max_concurrent=2, stale_after=STALE)
     assert isinstance(later, StreamSession)
-    (refused,) = services.open_sessions([ask(other)], max_concurrent=2, stale_after=STALE)
-    assert isinstance(refused, services.TooManyStreams)
+    (refused,) = writes.open_sessions([ask(other)], max_concurrent=2, stale_after=STALE)
+    assert isinstance(refused, writes.TooManyStreams)
 
 
 def test_each_new_question_starts_its_own_conversation_and_a_follow_up_continues_one(user):
     stranger = get_user_model().objects.create_user("stranger", password="stranger-pass-123")
     old = Conversation.objects.create(user=user, title="Tillen")
     Conversation.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=1))
-    results = services.open_sessions(
+    results = writes.open_sessions(
         [
             ask(user, "Eerste vraag"),
             ask(user, "Tweede vraag"),
@@ -61,8 +60,8 @@ def test_each_new_question_starts_its_own_conversation_and_a_follow_up_continues
         stale_after=STALE,
     )
     first, second, follow_up, foreign, unknown, bare = results
-    assert isinstance(foreign, services.ConversationNotFound)
-    assert isinstance(unknown, services.ConversationNotFound)
+    assert isinstance(foreign, writes.ConversationNotFound)
+    assert isinstance(unknown, writes.ConversationNotFound)
     titles = dict(Conversation.objects.values_list("pk", "title"))
     assert titles[first.conversation_id] == "Eerste vraag"
     assert titles[second.conversation_id] == "Tweede vraag"
@@ -75,13 +74,13 @@ def test_each_new_question_starts_its_own_conversation_and_a_follow_up_continues
 
 def test_outcomes_of_streams_that_end_together_are_written_with_their_citations(small_kb, user):
     chunks = retrieve("tillen", "nl", 3) + retrieve("hearing protection", "en", 3)
-    one, two = services.open_sessions([ask(user), ask(user)], max_concurrent=10, stale_after=STALE)
+    one, two = writes.open_sessions([ask(user), ask(user)], max_concurrent=10, stale_after=STALE)
     now = timezone.now()
-    services.record_outcomes(
+    writes.record_outcomes(
         [
             (
                 one.pk,
-                services.Outcome(
+                writes.Outcome(
                     status=Status.COMPLETED,
                     finished_at=now,
                     duration_ms=900,
@@ -93,7 +92,7 @@ def test_outcomes_of_streams_that_end_together_are_written_with_their_citations(
             ),
             (
                 two.pk,
-                services.Outcome(
+                writes.Outcome(
                     status=Status.CANCELLED,
                     finished_at=now,
                     duration_ms=300,
@@ -116,17 +115,17 @@ def test_outcomes_of_streams_that_end_together_are_written_with_their_citations(
 
 
 def test_a_replay_is_kept_with_its_outcome_until_it_expires(user, monkeypatch):
-    one, two, three = services.open_sessions([ask(user)] * 3, max_concurrent=10, stale_after=STALE)
+    one, two, three = writes.open_sessions([ask(user)] * 3, max_concurrent=10, stale_after=STALE)
     now = timezone.now()
     events = (b"id: 0\nevent: token\ndata: {}\n\n", b"id: 1\nevent: done\ndata: {}\n\n")
 
-    def ended(replay_until=None, replay=()) -> services.Outcome:
-        return services.Outcome(
+    def ended(replay_until=None, replay=()) -> writes.Outcome:
+        return writes.Outcome(
             status=Status.COMPLETED, finished_at=now, duration_ms=5, replay=replay, replay_until=replay_until
         )
 
     later = now + timedelta(hours=1)
-    services.record_outcomes(
+    writes.record_outcomes(
         [
             (one.pk, ended(later, events)),
             (two.pk, ended()),
@@ -136,9 +135,9 @@ def test_a_replay_is_kept_with_its_outcome_until_it_expires(user, monkeypatch):
     kept = {r.session_id: bytes(r.events) for r in StreamReplay.objects.all()}
     assert set(kept) == {one.pk, three.pk} and replay.unpack(kept[one.pk]) == b"".join(events)
     # The next write, a minute on, deletes what has expired.
-    monkeypatch.setattr(services.REPLAY_PURGE, "last", now - services.PURGE_EVERY)
-    (four,) = services.open_sessions([ask(user)], max_concurrent=10, stale_after=STALE)
-    services.record_outcomes([(four.pk, ended(later, events))])
+    monkeypatch.setattr(writes.REPLAY_PURGE, "last", now - writes.PURGE_EVERY)
+    (four,) = writes.open_sessions([ask(user)], max_concurrent=10, stale_after=STALE)
+    writes.record_outcomes([(four.pk, ended(later, events))])
     assert set(StreamReplay.objects.values_list("session_id", flat=True)) == {one.pk, four.pk}
 
 
@@ -146,10 +145,10 @@ def test_the_outcome_of_a_session_deleted_meanwhile_writes_nothing(small_kb, use
     """Its user was deleted while it streamed: no citation or replay rows for a missing session."""
     chunks = retrieve("tillen", "nl", 1)
     other = get_user_model().objects.create_user("leaver", password="x")
-    mine, theirs = services.open_sessions([ask(user), ask(other)], max_concurrent=10, stale_after=STALE)
+    mine, theirs = writes.open_sessions([ask(user), ask(other)], max_concurrent=10, stale_after=STALE)
     other.delete()
     now = timezone.now()
-    outcome = services.Outcome(
+    outcome = writes.Outcome(
         status=Status.COMPLETED,
         finished_at=now,
         duration_ms=5,
@@ -158,16 +157,16 @@ def test_the_outcome_of_a_session_deleted_meanwhile_writes_nothing(small_kb, use
         replay=(b"id: 0\nevent: done\ndata: {}\n\n",),
         replay_until=now + timedelta(hours=1),
     )
-    services.record_outcomes([(mine.pk, outcome), (theirs.pk, outcome)])
+    writes.record_outcomes([(mine.pk, outcome), (theirs.pk, outcome)])
     assert list(StreamReplay.objects.values_list("session_id", flat=True)) == [mine.pk]
     assert list(StreamCitation.objects.values_list("session_id", flat=True)) == [mine.pk]
 
 
 def test_the_rows_read_back_as_written_and_nothing_is_written_for_no_request(user, django_assert_num_queries):
     with django_assert_num_queries(0):
-        assert services.open_sessions([], max_concurrent=10, stale_after=STALE) == []
+        assert writes.open_sessions([], max_concurrent=10, stale_after=STALE) == []
     before = timezone.now()
-    (opened,) = services.open_sessions(
+    (opened,) = writes.open_sessions(
         [ask(user, "Wat zegt de Arbowet over  tillen?")], max_concurrent=10, stale_after=STALE
     )
     row = StreamSession.objects.select_related("conversation").get(pk=opened.pk)
