@@ -387,6 +387,9 @@ if EVI360_EVENT_LOG not in ("memory", "redis"):
     raise ImproperlyConfigured(f"EVI360_EVENT_LOG={EVI360_EVENT_LOG!r}: use 'memory' or 'redis'")
 if EVI360_EVENT_LOG == "redis" and not REDIS_URL:
     raise ImproperlyConfigured("EVI360_EVENT_LOG=redis needs REDIS_URL")
+# Each EVI360_EVENT_LOG's shared backend (streaming/eventlog/base.py), imported on first use;
+# "memory" has none: only this process reads its streams.
+EVENT_LOG_BACKENDS = {"memory": None, "redis": "streaming.eventlog.redis.RedisEventLog"}
 # With the Redis event log: how often each worker looks for sessions whose worker died (killed,
 # crashed) to mark them interrupted; such a session is noticed within about three intervals.
 EVI360_ORPHAN_CHECK_INTERVAL = env_float("EVI360_ORPHAN_CHECK_INTERVAL", 10.0, minimum=0.1)

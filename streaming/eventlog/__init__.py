@@ -29,14 +29,11 @@ __all__ = [
     "stream_response",
 ]
 
-# EVI360_EVENT_LOG → the shared backend's class; "memory" has none (only this process reads).
-BACKENDS: dict[str, str] = {"redis": "streaming.eventlog.redis.RedisEventLog"}
-
 
 def shared() -> SharedEventLog | None:
-    """The shared event log of this process when one is configured, else None. Imported on
-    first use only: redis-py costs a process ~5.5 MiB it has no use for otherwise."""
-    path = BACKENDS.get(settings.EVI360_EVENT_LOG)
+    """The shared event log of this process when one is configured (``EVENT_LOG_BACKENDS``), else
+    None. Imported on first use only, so redis-py stays unloaded without Redis."""
+    path = settings.EVENT_LOG_BACKENDS[settings.EVI360_EVENT_LOG]
     return None if path is None else _instance(path)
 
 

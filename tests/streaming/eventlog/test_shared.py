@@ -33,3 +33,13 @@ def test_without_the_redis_log_redis_py_is_not_imported():
         check=False,
     )
     assert done.stdout.strip() == "False", done.stderr
+
+
+class PluggedLog:
+    """A backend named by its dotted path, as a deployment could plug in its own."""
+
+
+def test_the_backend_is_the_class_its_setting_names(settings):
+    settings.EVENT_LOG_BACKENDS = {**settings.EVENT_LOG_BACKENDS, "redis": f"{__name__}.PluggedLog"}
+    settings.EVI360_EVENT_LOG = "redis"
+    assert isinstance(eventlog.shared(), PluggedLog)
