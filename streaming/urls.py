@@ -12,6 +12,7 @@ from streaming.web import views as web
 urlpatterns = [
     path("", web.chat, name="chat"),
     path("settings/keys/", web.api_keys, name="api_keys"),
+    path("sources/<str:pk>", web.source_page, name="source_page"),
     path("v1/models", openai.models, name="openai_models"),
     path("v1/chat/completions", openai.chat_completions, name="openai_chat_completions"),
     path("metrics", health.metrics_view, name="metrics"),

@@ -1,12 +1,12 @@
 """The session's typed events in OpenAI's shapes: ``chat.completion.chunk`` objects over SSE, or one
-``chat.completion``, with the sources as a Markdown block at the end of the answer and as data on
-the final chunk."""
+``chat.completion``, with the sources as a Markdown block at the end of the answer, as data on
+the final chunk, and as OpenAI's ``url_citation`` annotations on the marker ``[n]`` itself."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -23,6 +23,7 @@ from streaming.engine.events import (
     TokenEvent,
     http_status,
 )
+from streaming.engine.markers import markers_in
 from streaming.engine.offline_model import OFFLINE_MODEL_NAME
 from streaming.engine.wire import KEEP_ALIVE, compact_json
 from streaming.eventlog import StreamRun, collect
@@ -68,16 +69,55 @@ def markdown_url(url: str) -> str | None:
     return quote(url, safe="!#$%&*+,-./:;=?@[]^_{|}~")
 
 
-def sources_block(language: str, citations: dict[int, CitationEvent]) -> str:
+# The absolute URL of our own page of a source (``streaming.web``), built from the request.
+SourcePage = Callable[[int], str]
+
+
+def source_url(citation: CitationEvent, source_page: SourcePage) -> str:
+    """The source's own http(s) URL, else our page of it."""
+    own = markdown_url(citation.url) if citation.url else None
+    return own or source_page(citation.source_id)
+
+
+def sources_block(language: str, citations: dict[int, CitationEvent], source_page: SourcePage) -> str:
     if not citations:
         return ""
     lines = [f"\n\n**{SOURCES_HEADING.get(language, 'Sources')}**"]
     for marker in sorted(citations):
         c = citations[marker]
-        title = markdown_text(c.title)
-        url = markdown_url(c.url) if c.url else None
-        lines.append(f"- [{marker}] [{title}]({url})" if url else f"- [{marker}] {title}")
+        url = markdown_url(source_url(c, source_page))
+        lines.append(f"- [{marker}] [{markdown_text(c.title)}]({url})")
     return "\n".join(lines)
+
+
+def url_citation(citation: CitationEvent, source_page: SourcePage, start: int) -> dict[str, Any]:
+    """OpenAI's annotation (``openai.types.chat.chat_completion_message.Annotation``) of the marker
+    ``[n]`` that starts at ``start`` of the content; ``end_index`` is exclusive, as in OpenAI's."""
+    return {
+        "type": "url_citation",
+        "url_citation": {
+            "url": source_url(citation, source_page),
+            "title": citation.title,
+            "start_index": start,
+            "end_index": start + len(f"[{citation.marker}]"),
+        },
+    }
+
+
+def annotations_in(
+    text: str, offset: int, citations: dict[int, CitationEvent], done: set[int], source_page: SourcePage
+) -> list[dict[str, Any]]:
+    """The annotations of the markers in ``text`` (at ``offset`` of the content) not yet annotated.
+
+    Only a marker's first appearance: clients (OpenWebUI among them) list annotations as sources,
+    so a repeated marker would list its source twice. A marker without a source has none. A token
+    never ends inside a marker (``engine.markers``), so each marker is whole in one text."""
+    found = []
+    for marker, at in markers_in(text):
+        if marker in citations and marker not in done:
+            done.add(marker)
+            found.append(url_citation(citations[marker], source_page, offset + at))
+    return found
 
 
 def _citations_data(citations: dict[int, CitationEvent]) -> list[dict[str, Any]]:
@@ -92,7 +132,9 @@ def _usage(done: DoneEvent) -> dict[str, int]:
     }
 
 
-async def completion_chunks(run: StreamRun, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+async def completion_chunks(
+    run: StreamRun, model: str, include_usage: bool, source_page: SourcePage
+) -> AsyncIterator[bytes]:
     """chat.completion.chunk events as the session's events arrive, then ``[DONE]``."""
     run.add_reader()
     created = int(time.time())
@@ -108,6 +150,8 @@ async def completion_chunks(run: StreamRun, model: str, include_usage: bool) -> 
         return _data(payload)
 
     citations: dict[int, CitationEvent] = {}
+    annotated: set[int] = set()
+    length = 0  # characters of content sent so far: the annotations' indexes count from it
     language = "en"
     try:
         yield chunk({"role": "assistant", "content": ""})
@@ -119,13 +163,18 @@ async def completion_chunks(run: StreamRun, model: str, include_usage: bool) -> 
             out: list[bytes] = []
             for event in events:
                 if isinstance(event, TokenEvent):
-                    out.append(chunk({"content": event.text}))
+                    delta: dict[str, Any] = {"content": event.text}
+                    # A marker's citation event comes before the token with its text.
+                    if found := annotations_in(event.text, length, citations, annotated, source_page):
+                        delta["annotations"] = found
+                    out.append(chunk(delta))
+                    length += len(event.text)
                 elif isinstance(event, CitationEvent):
                     citations[event.marker] = event
                 elif isinstance(event, SessionEvent):
                     language = event.language
                 elif isinstance(event, DoneEvent):
-                    if block := sources_block(language, citations):
+                    if block := sources_block(language, citations, source_page):
                         out.append(chunk({"content": block}))
                     out.append(chunk({}, "stop", citations=_citations_data(citations)))
                     if include_usage:
@@ -141,7 +190,7 @@ async def completion_chunks(run: StreamRun, model: str, include_usage: bool) -> 
         run.remove_reader()
 
 
-async def completion(run: StreamRun, model: str) -> JsonResponse:
+async def completion(run: StreamRun, model: str, source_page: SourcePage) -> JsonResponse:
     answer = await collect(run)
     if answer.done is None:
         error = answer.error
@@ -149,6 +198,7 @@ async def completion(run: StreamRun, model: str) -> JsonResponse:
         code = error.code if error else "internal"
         return openai_error(http_status(code), message, "server_error", code)
     language = answer.session.language if answer.session else "en"
+    annotations = annotations_in(answer.text, 0, answer.citations, set(), source_page)
     return JsonResponse(
         {
             "id": f"chatcmpl-{run.session_id}",
@@ -160,7 +210,8 @@ async def completion(run: StreamRun, model: str) -> JsonResponse:
                     "index": 0,
                     "message": {
                         "role": "assistant",
-                        "content": answer.text + sources_block(language, answer.citations),
+                        "content": answer.text + sources_block(language, answer.citations, source_page),
+                        "annotations": annotations,
                     },
                     "finish_reason": "stop",
                 }

@@ -11,6 +11,7 @@ Markdown, so plain OpenAI clients show the citations; the final chunk also carri
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from streaming.access.auth import Caller
@@ -19,7 +20,7 @@ from streaming.api.responses import EventStreamResponse
 from streaming.engine.start import begin_stream
 from streaming.models import ClientKind
 from streaming.openai.request import parse_body
-from streaming.openai.stream import completion, completion_chunks, model_ids
+from streaming.openai.stream import SourcePage, completion, completion_chunks, model_ids
 
 
 @csrf_exempt  # bearer-token API: a wrong method is a 405 whatever the cookies
@@ -50,6 +51,12 @@ async def chat_completions(request: HttpRequest, caller: Caller) -> HttpResponse
         received_at=request.received_at,  # type: ignore[attr-defined]
         history=history,
     )
+    page = source_page(request)
     if not stream:
-        return await completion(run, model)
-    return EventStreamResponse(completion_chunks(run, model, include_usage), "text/event-stream")
+        return await completion(run, model, page)
+    return EventStreamResponse(completion_chunks(run, model, include_usage, page), "text/event-stream")
+
+
+def source_page(request: HttpRequest) -> SourcePage:
+    """Our page of a source, absolute (annotations are read outside this site)."""
+    return lambda source_id: request.build_absolute_uri(reverse("source_page", args=[source_id]))

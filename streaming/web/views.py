@@ -1,15 +1,18 @@
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from citations.language import SUPPORTED
+from citations.models import Source
 from evi360.parsing import parse_count
 from streaming.access import tokens
 from streaming.models import ApiKey
+from streaming.web.documents import http_url, render_markdown
 
 
 def ui_strings() -> dict[str, str]:
@@ -102,3 +105,26 @@ def _keys_page(
         "logged_out": request.method == "GET" and "logged_out" in request.GET,
     }
     return render(request, "streaming/api_keys.html", context, status=status)
+
+
+@require_GET
+@login_required
+def source_page(request: HttpRequest, pk: str) -> HttpResponse:
+    """A source document of the knowledge base, passage by passage, with the passage
+    ``?passage=<chunk id>`` highlighted: where an answer's citation of a source without a URL of
+    its own points."""
+    if (source_id := parse_count(pk)) is None:  # digits only, and few enough for the database
+        raise Http404
+    source = get_object_or_404(Source, pk=source_id)
+    cited = parse_count(request.GET.get("passage", ""))  # anything but a chunk id highlights nothing
+    passages = [
+        {
+            "id": chunk.pk,
+            "heading": chunk.heading_path,
+            "html": mark_safe(render_markdown(chunk.text)),  # markdown-it escapes the document
+            "cited": chunk.pk == cited,
+        }
+        for chunk in source.chunks.order_by("position")
+    ]
+    context = {"source": source, "url": http_url(source.url), "passages": passages}
+    return render(request, "streaming/source.html", context)

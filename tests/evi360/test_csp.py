@@ -75,6 +75,7 @@ def pages() -> list[str]:
     return [
         "/",
         "/settings/keys/",
+        f"/sources/{source.pk}?passage={source.chunks.first().pk}",
         "/admin/",
         "/admin/streaming/streamsession/",
         f"/admin/streaming/streamsession/{session.pk}/change/",

@@ -229,13 +229,15 @@ def test_source_titles_and_urls_cannot_make_markdown_or_html():
             2: _citation(2, "Line\nbreak & co", "javascript:alert(1)"),
             3: _citation(3, "Plain", 'https://kb.example/q?a=1&b="2"<3>'),
         },
+        lambda source_id: f"https://evi.example/sources/{source_id}",
     )
     lines = block.split("\n")[3:]
     assert lines[0] == (
         r"- [1] [Evil\]\(https://evil.example\) &lt;img src=x onerror=alert\(1\)&gt; \*x\* \`y\`]"
         "(https://kb.example/a%20b%28c%29)"
     )
-    assert lines[1] == "- [2] Line break &amp; co"  # not a link: only http(s) URLs are linked
+    # Only http(s) URLs are linked; any other is replaced by our page of the source.
+    assert lines[1] == "- [2] [Line break &amp; co](https://evi.example/sources/2)"
     assert lines[2] == "- [3] [Plain](https://kb.example/q?a=1&b=%222%22%3C3%3E)"
     assert len(lines) == 3
 
