@@ -108,3 +108,28 @@ def test_bad_requests_and_bad_keys_are_the_sdks_exceptions(server):
     with pytest.raises(openai.BadRequestError, match="n=1"):
         client(server).chat.completions.create(model="evi-specialist", messages=MESSAGES, n=2)
     assert [m.id for m in client(server).models.list()] == ["evi-specialist"]
+
+
+def test_the_sdk_parses_the_annotations(server, script_file):
+    from openai.types.chat.chat_completion_message import Annotation
+
+    script(script_file, deltas=["Til ", "max 23 kg [", "1]."])
+    message = (
+        client(server).chat.completions.create(model="evi-specialist", messages=MESSAGES).choices[0].message
+    )
+    (annotation,) = message.annotations  # typed by the SDK: Annotation / AnnotationURLCitation
+    span = annotation.url_citation
+    assert annotation.type == "url_citation" and message.content[span.start_index : span.end_index] == "[1]"
+    assert span.url.startswith(("http://", "https://")) and span.title
+
+    stream = client(server).chat.completions.create(model="evi-specialist", messages=MESSAGES, stream=True)
+    content, streamed = "", []
+    for chunk in stream:
+        if chunk.choices:
+            delta = chunk.choices[0].delta
+            content += delta.content or ""
+            # The SDK's ChoiceDelta has no annotations field (yet): it keeps them as extra data.
+            streamed += [
+                Annotation.model_validate(a) for a in (delta.model_extra or {}).get("annotations", [])
+            ]
+    assert streamed == [annotation] and content == message.content
