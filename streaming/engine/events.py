@@ -43,6 +43,9 @@ class CitationEvent:
     title: str
     url: str
     snippet: str
+    # The cited passage, for links to it (the OpenAI API's); not on the wire: the protocol's
+    # clients see the source, as before.
+    chunk_id: int | None = None
 
     def payload(self) -> dict[str, Any]:
         return {

@@ -137,7 +137,11 @@ class Generation:
             if marker in sources and marker not in cited:
                 cited[marker] = self.length + offset
                 chunk = sources[marker].chunk
-                self.emit(CitationEvent(marker, chunk.source_id, chunk.title, chunk.url, snippet(chunk.text)))
+                self.emit(
+                    CitationEvent(
+                        marker, chunk.source_id, chunk.title, chunk.url, snippet(chunk.text), chunk.chunk_id
+                    )
+                )
 
     async def answer(self) -> None:
         """The session event, then the agent's answer as token and citation events."""

@@ -69,14 +69,15 @@ def markdown_url(url: str) -> str | None:
     return quote(url, safe="!#$%&*+,-./:;=?@[]^_{|}~")
 
 
-# The absolute URL of our own page of a source (``streaming.web``), built from the request.
-SourcePage = Callable[[int], str]
+# The absolute URL of our own page of a source (``streaming.web``) with the cited passage (a chunk
+# id, or None) highlighted, built from the request.
+SourcePage = Callable[[int, int | None], str]
 
 
 def source_url(citation: CitationEvent, source_page: SourcePage) -> str:
-    """The source's own http(s) URL, else our page of it."""
+    """The source's own http(s) URL, else our page of it at the cited passage."""
     own = markdown_url(citation.url) if citation.url else None
-    return own or source_page(citation.source_id)
+    return own or source_page(citation.source_id, citation.chunk_id)
 
 
 def sources_block(language: str, citations: dict[int, CitationEvent], source_page: SourcePage) -> str:

@@ -58,5 +58,12 @@ async def chat_completions(request: HttpRequest, caller: Caller) -> HttpResponse
 
 
 def source_page(request: HttpRequest) -> SourcePage:
-    """Our page of a source, absolute (annotations are read outside this site)."""
-    return lambda source_id: request.build_absolute_uri(reverse("source_page", args=[source_id]))
+    """Our page of a source at its cited passage, absolute (annotations are read outside this site)."""
+
+    def url(source_id: int, chunk_id: int | None) -> str:
+        page = reverse("source_page", args=[source_id])
+        if chunk_id is not None:
+            page += f"?passage={chunk_id}#passage-{chunk_id}"
+        return request.build_absolute_uri(page)
+
+    return url

@@ -63,12 +63,13 @@ async def test_a_source_without_url_links_to_our_page(small_kb, async_client, ke
     data = (await post(async_client, key, stream=False)).json()
     annotations = data["choices"][0]["message"]["annotations"]
     urlless = await Source.objects.aget(url="")
+    chunk = await urlless.chunks.afirst()
+    page = f"http://testserver/sources/{urlless.pk}?passage={chunk.pk}#passage-{chunk.pk}"
     annotation = next(a for a in annotations if a["url_citation"]["title"] == urlless.title)
-    assert annotation["url_citation"]["url"] == f"http://testserver/sources/{urlless.pk}"
-    assert (
-        f"[{urlless.title}](http://testserver/sources/{urlless.pk})"
-        in data["choices"][0]["message"]["content"]
-    )
+    assert annotation["url_citation"]["url"] == page  # our page, at the cited passage
+    assert f"[{urlless.title}]({page})" in data["choices"][0]["message"]["content"]
+    # An API key is no login: the page sends its reader to log in.
+    assert (await async_client.get(page.removeprefix("http://testserver"))).status_code == 302
     others = [a["url_citation"]["url"] for a in annotations if a is not annotation]
     assert sorted(others) == ["https://kb.example/noise", "https://kb.example/tillen"]
 
@@ -110,9 +111,11 @@ def test_the_annotation_is_openais_shape():
     from streaming.engine.events import CitationEvent
     from streaming.openai.stream import url_citation
 
-    citation = CitationEvent(marker=12, source_id=7, title="T", url="javascript:alert(1)", snippet="")
-    annotation = Annotation.model_validate(
-        url_citation(citation, lambda i: f"https://evi.example/sources/{i}", 5)
+    citation = CitationEvent(
+        marker=12, source_id=7, title="T", url="javascript:alert(1)", snippet="", chunk_id=3
     )
-    assert annotation.url_citation.url == "https://evi.example/sources/7"  # never a javascript: URL
+    annotation = Annotation.model_validate(
+        url_citation(citation, lambda i, passage: f"https://evi.example/sources/{i}?passage={passage}", 5)
+    )
+    assert annotation.url_citation.url == "https://evi.example/sources/7?passage=3"  # never a javascript: URL
     assert (annotation.url_citation.start_index, annotation.url_citation.end_index) == (5, 9)

@@ -229,7 +229,7 @@ def test_source_titles_and_urls_cannot_make_markdown_or_html():
             2: _citation(2, "Line\nbreak & co", "javascript:alert(1)"),
             3: _citation(3, "Plain", 'https://kb.example/q?a=1&b="2"<3>'),
         },
-        lambda source_id: f"https://evi.example/sources/{source_id}",
+        lambda source_id, _passage: f"https://evi.example/sources/{source_id}",
     )
     lines = block.split("\n")[3:]
     assert lines[0] == (
