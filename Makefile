@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench bench-data browser-deps nginx-deps cluster clean
+.PHONY: run test install lint bench bench-data browser-deps nginx-deps cluster clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -79,6 +79,11 @@ bench-data: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/ttft.py
+
+# The chat page's browser libraries (markdown-it, DOMPurify): npm ci of tools/vendor's lockfile,
+# copied into static/vendor/ with a manifest of versions and hashes. Needs Node; `make run` does not.
+vendor: install
+	$(BIN)/python tools/vendor/refresh.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
