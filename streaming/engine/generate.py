@@ -37,7 +37,7 @@ from streaming.engine.wire import encode
 from streaming.eventlog import RUNS, EventLog, StreamRun, retire, shared
 from streaming.models import Status, StreamSession
 from streaming.store import writes
-from streaming.text import shorten
+from streaming.text import plain_text, shorten
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,9 @@ KEEP_TYPED = True
 
 
 def snippet(text: str) -> str:
-    """A source passage shortened for a citation (the event, the sessions API)."""
-    return shorten(text, SNIPPET_CHARS)
+    """A source passage as plain text, shortened, for a citation (the event, the sessions API):
+    without its Markdown syntax, which a panel of sources would show raw."""
+    return shorten(plain_text(text), SNIPPET_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
