@@ -1,6 +1,7 @@
 // EVI 360 chat page: POST a question, then read the answer with the browser's EventSource.
-// Everything from the model or the knowledge base is inserted as text (textContent, text nodes),
-// never as HTML, so nothing in an answer or a source can inject markup or script.
+// The answer is Markdown: markdown-it renders it (the model's own HTML as text, links http(s)
+// only) and DOMPurify cleans the result before it enters the page; everything else from the
+// model or the knowledge base (sources' titles, snippets) is inserted as text, never as HTML.
 (() => {
   "use strict";
 
@@ -15,12 +16,21 @@
   const noConversations = document.getElementById("no-conversations");
   const moreConversations = document.getElementById("more-conversations");
   const newConversationButton = document.getElementById("new-conversation");
-  const MARKER = /\[(\d{1,3})\]/g;
+  const { settle, markdown } = window.evi360Markdown;
+  const md = markdown(window.markdownit);
   const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-  // Counters the browser tests read: every EventSource opened must be closed again, and `listed`
-  // counts the times the sidebar's list was drawn.
-  const stats = (window.evi360 = { opened: 0, closed: 0, listed: 0, get open() { return this.opened - this.closed; } });
+  // Counters the browser tests read: every EventSource opened must be closed again, `listed`
+  // counts the times the sidebar's list was drawn, `renders` the answers' redraws while streaming.
+  const stats = (window.evi360 = {
+    opened: 0,
+    closed: 0,
+    listed: 0,
+    renders: 0,
+    get open() {
+      return this.opened - this.closed;
+    },
+  });
 
   let uiLanguage = document.documentElement.lang.startsWith("nl") ? "nl" : "en";
   let conversationId = null;
@@ -81,36 +91,65 @@
     turn.append(row, status, error);
     conversation.append(turn);
     turn.scrollIntoView({ block: "end" });
-    return { turn, answer, cursor, panel, list, status, error, text: "", citations: new Map(), lastText: null };
+    return { turn, answer, cursor, panel, list, status, error, text: "", citations: new Map(), frame: 0 };
   }
 
-  function markerNode(state, number) {
+  // --- The answer's Markdown ----------------------------------------------------------------------
+
+  const ALLOWED_TAGS = ["p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "s", "code", "pre",
+    "blockquote", "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a"];
+  // After DOMPurify: a marker keeps its link to the panel, any other link must be http(s) and
+  // opens in a new tab without access to this page.
+  DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+    if (node.tagName !== "A") return;
+    const href = node.getAttribute("href") || "";
+    if (node.classList.contains("marker") && /^#cite-[\w-]+$/.test(href)) return;
+    if (safeUrl(href)) {
+      node.setAttribute("target", "_blank");
+      node.setAttribute("rel", "noopener noreferrer");
+    } else node.removeAttribute("href");
+  });
+
+  function markerHtml(state, number) {
     const citation = state.citations.get(number);
-    if (!citation) return document.createTextNode(`[${number}]`);
-    const link = el("a", "marker", `[${number}]`);
-    link.href = `#${citation.id}`;
-    link.dataset.marker = String(number);
-    return link;
+    if (!citation) return `[${number}]`;
+    return `<a class="marker" href="#${md.utils.escapeHtml(citation.id)}" data-marker="${number}">[${number}]</a>`;
   }
 
-  // Tokens never end inside a marker (the server holds partial markers back), so each token
-  // can be split into text and complete markers on its own.
+  // Where the cursor goes: the last block's end (inside the last paragraph, list item, cell or
+  // code), skipping the newlines markdown-it puts between blocks.
+  function cursorHome(node) {
+    for (;;) {
+      let last = node.lastChild;
+      while (last && last.nodeType === Node.TEXT_NODE && !last.data.trim()) last = last.previousSibling;
+      if (!last || last.nodeType !== Node.ELEMENT_NODE || ["A", "BR", "HR"].includes(last.tagName)) return node;
+      node = last;
+    }
+  }
+
+  // The answer drawn again from its whole text: while it streams only what `settle` lets through
+  // (no half-typed syntax), with the cursor at its end; once it ended, all of it.
+  function draw(state, whole) {
+    const html = md.render(whole ? state.text : settle(state.text), { marker: (n) => markerHtml(state, n) });
+    const fragment = DOMPurify.sanitize(html, {
+      ALLOWED_TAGS,
+      ALLOWED_ATTR: ["href", "class", "start", "data-marker"],
+      RETURN_DOM_FRAGMENT: true,
+    });
+    if (!whole) cursorHome(fragment).append(state.cursor);
+    state.answer.replaceChildren(fragment);
+  }
+
+  // Tokens come faster than frames: the answer is redrawn at most once per animation frame.
   function appendToken(state, text) {
     state.text += text;
-    let last = 0;
-    for (const match of text.matchAll(MARKER)) {
-      appendText(state, text.slice(last, match.index));
-      state.answer.insertBefore(markerNode(state, Number(match[1])), state.cursor);
-      state.lastText = null;
-      last = match.index + match[0].length;
+    if (!state.frame) {
+      state.frame = requestAnimationFrame(() => {
+        state.frame = 0;
+        draw(state, false);
+        stats.renders += 1;
+      });
     }
-    appendText(state, text.slice(last));
-  }
-
-  function appendText(state, text) {
-    if (!text) return;
-    if (state.lastText) state.lastText.appendData(text);
-    else state.lastText = state.answer.insertBefore(document.createTextNode(text), state.cursor);
   }
 
   function addCitation(state, data) {
@@ -122,7 +161,9 @@
     item.dataset.marker = String(data.marker);
     item.tabIndex = 0;
     item.append(el("span", "num", `[${data.marker}]`), " ");
-    const url = safeUrl(data.source.url);
+    // A source without an http(s) URL of its own links to our page of it (login required).
+    const own = Number.isInteger(data.source.id) ? `/sources/${data.source.id}` : null;
+    const url = safeUrl(data.source.url) || own;
     const title = url ? el("a", "title", data.source.title) : el("span", "title", data.source.title);
     if (url) {
       title.href = url;
@@ -134,45 +175,6 @@
     state.panel.hidden = false;
   }
 
-  // --- Safe Markdown (paragraphs, lists, bold) for the finished answer -------------------------
-
-  function inline(state, parent, text) {
-    for (const piece of text.split(/(\*\*[^*\n]+\*\*|\[\d{1,3}\])/)) {
-      if (!piece) continue;
-      const marker = piece.match(/^\[(\d{1,3})\]$/);
-      if (marker) parent.append(markerNode(state, Number(marker[1])));
-      else if (/^\*\*[^*\n]+\*\*$/.test(piece)) parent.append(el("strong", null, piece.slice(2, -2)));
-      else parent.append(document.createTextNode(piece));
-    }
-  }
-
-  function renderMarkdown(state) {
-    const fragment = document.createDocumentFragment();
-    let list = null;
-    let paragraph = null;
-    for (const line of state.text.split("\n")) {
-      const bullet = line.match(/^\s*[-*•]\s+(.*)$/);
-      const numbered = line.match(/^\s*\d+[.)]\s+(.*)$/);
-      if (bullet || numbered) {
-        const tag = bullet ? "UL" : "OL";
-        if (!list || list.tagName !== tag) fragment.append((list = document.createElement(tag)));
-        const item = el("li");
-        inline(state, item, (bullet || numbered)[1]);
-        list.append(item);
-        paragraph = null;
-      } else if (!line.trim()) {
-        list = null;
-        paragraph = null;
-      } else {
-        list = null;
-        if (paragraph) paragraph.append(document.createElement("br"));
-        else fragment.append((paragraph = el("p")));
-        inline(state, paragraph, line.replace(/^#{1,6}\s+/, ""));
-      }
-    }
-    state.answer.replaceChildren(fragment);
-  }
-
   // --- Streaming ----------------------------------------------------------------------------------
 
   function setStreaming(on) {
@@ -180,13 +182,18 @@
     send.disabled = false;
   }
 
-  function finish(state) {
+  // The answer's last drawing: all of its text when it is complete; a stopped or failed one keeps
+  // to what had been shown (no half-typed syntax).
+  function finish(state, complete = false) {
     if (state.source) {
       state.source.close();
       stats.closed += 1;
       state.source = null;
     }
+    cancelAnimationFrame(state.frame);
+    state.frame = 0;
     state.answer.classList.remove("streaming");
+    draw(state, complete);
     state.cursor.remove();
     state.status.hidden = true;
     if (current === state) {
@@ -285,10 +292,7 @@
       seen();
       appendToken(state, JSON.parse(event.data).text);
     });
-    source.addEventListener("done", () => {
-      finish(state);
-      renderMarkdown(state);
-    });
+    source.addEventListener("done", () => finish(state, true));
     source.addEventListener("error", (event) => {
       if (event.data) {
         // A server-sent `error` event: the answer stopped.
@@ -382,8 +386,7 @@
     state.sessionId = turn.id;
     for (const citation of turn.citations) addCitation(state, citation);
     state.text = turn.answer;
-    finish(state);
-    renderMarkdown(state);
+    finish(state, turn.status === "completed");
     const note = {
       cancelled: "turn.cancelled",
       error: "turn.failed",

@@ -36,3 +36,26 @@ def scripted() -> FunctionModel:
             yield delta
 
     return FunctionModel(stream_function=stream, model_name="scripted")
+
+
+# A Claude-style answer (heading, numbered list, bold, a marker, a table, a code block), split in
+# the middle of its syntax, for the chat page's Markdown tests (browser and tests/test_chat_markdown.py).
+MARKDOWN_DELTAS = [
+    "#",
+    "# Tillen",
+    " op het werk\n\nVolgens de richtlijn [1] geldt:\n\n1",
+    ". Til *",
+    "*maximaal 23",
+    " kg*",
+    "* per keer.\n",
+    "2. Gebruik een **hulp",
+    "middel**.\n\n| Last",
+    " | Advies |\n|--",
+    "-|---",
+    "|\n| 10 kg | Alleen",
+    " tillen |\n| 25 kg | Met z'n tweeën |\n\n``",
+    "`python\nmax_kg",
+    " = 23\n`",
+    "``\n\nLet op: **veilig",
+    "heid** eerst [1].",
+]

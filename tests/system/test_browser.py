@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.browser_models import MARKDOWN_DELTAS
 from tests.support.live_server import PASSWORD, ROOT, USERNAME, live_server
 
 CHROMIUM = os.environ.get("EVI360_CHROMIUM", "/usr/bin/chromium")
@@ -509,3 +510,133 @@ def test_the_admin_keeps_to_the_policy(browser, offline_server):
     page.locator("#changelist-form input.action-select").first.check()  # the admin's own script
     expect(page.locator(".action-counter")).to_contain_text("1 of")
     assert violations(page) == []
+
+
+# Records, on every change of the answer and on every animation frame, its visible text, whether a
+# table was there before `done`, whether anything followed the cursor, and the most redraws seen
+# between two frames.
+RECORD_ANSWER = """() => {
+  const rec = (window.recorded = { texts: [], tableBeforeDone: false, afterCursor: [], mostPerFrame: 0, frames: 0 });
+  const look = () => {
+    const a = document.querySelector('[data-testid=answer]');
+    if (!a) return;
+    const text = a.innerText;
+    if (rec.texts[rec.texts.length - 1] !== text) rec.texts.push(text);
+    const cursor = a.querySelector('.cursor');
+    if (!a.classList.contains('streaming') || !cursor) return;
+    if (a.querySelector('table')) rec.tableBeforeDone = true;
+    const rest = document.createRange();
+    rest.setStartAfter(cursor);
+    rest.setEnd(a, a.childNodes.length);
+    if (rest.toString().trim()) rec.afterCursor.push(text);
+  };
+  new MutationObserver(look).observe(document.getElementById('conversation'),
+    { subtree: true, childList: true, characterData: true });
+  let seen = window.evi360.renders;
+  const frame = () => {
+    look();
+    rec.frames += 1;
+    rec.mostPerFrame = Math.max(rec.mostPerFrame, window.evi360.renders - seen);
+    seen = window.evi360.renders;
+    requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}"""
+RAW_MARKDOWN = re.compile(r"#|\*\*|\||`|~~|\]\(|(^|\n)\s*(\d+\.|[-*>])\s")
+
+
+def test_markdown_renders_as_it_streams_and_never_shows_raw_syntax(browser, scripted_server, script_file):
+    set_script(script_file, deltas=MARKDOWN_DELTAS, delay=0.08)
+    page = logged_in(browser, scripted_server)
+    page.evaluate(RECORD_ANSWER)
+    ask(page, "Hoe zwaar mag ik tillen?", "nl")
+    page.wait_for_function(
+        "() => { const a = document.querySelector('[data-testid=answer]');"
+        " return a && (a.querySelector('table') || !a.classList.contains('streaming')); }"
+    )
+    screenshot(page, "chat-markdown-streaming.png")
+    wait_done(page)
+    recorded = page.evaluate("window.recorded")
+    answer = page.locator("[data-testid=answer]")
+    assert recorded["tableBeforeDone"]
+    assert [t for t in recorded["texts"] if RAW_MARKDOWN.search(t)] == []
+    assert len(recorded["texts"]) >= 8  # it grew as it streamed, formatted all along
+    assert recorded["afterCursor"] == []  # the cursor stayed at the end
+    assert recorded["mostPerFrame"] <= 1 and page.evaluate("window.evi360.renders") >= 8
+    expect(answer.locator("h2")).to_have_text("Tillen op het werk")
+    expect(answer.locator("ol > li")).to_have_count(2)
+    expect(answer.locator("ol > li strong").first).to_have_text("maximaal 23 kg")
+    expect(answer.locator("table th")).to_have_text(["Last", "Advies"])
+    expect(answer.locator("table td")).to_have_count(4)
+    expect(answer.locator("pre code")).to_have_text("max_kg = 23")
+    expect(answer.locator("p strong")).to_have_text("veiligheid")
+    assert page.locator("[data-testid=answer] .cursor").count() == 0
+    # The markers still link to their source in the panel.
+    markers = answer.locator("a.marker")
+    expect(markers).to_have_count(2)
+    target = markers.first.get_attribute("href")
+    assert re.fullmatch(r"#cite-[0-9a-f-]+-1", target)
+    expect(page.locator(f"[data-testid=citations] li{target}")).to_have_count(1)
+    screenshot(page, "chat-markdown.png")
+    # Drawn again from the conversation's history, it looks the same.
+    html = answer.inner_html()
+    page.reload()
+    expect(page.locator("[data-testid=answer] table")).to_have_count(1)
+    assert page.locator("[data-testid=answer]").inner_html() == html
+
+
+MARKDOWN_XSS = [
+    'Let op [klik](javascript:window.pwned=1) en <a href="javascript:window.pwned=1">dit</a> ',
+    '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script> <javascript:window.pwned=1> ',
+    "[data](data:text/html,<script>window.pwned=1</script>) ![x](https://kb.example/x.png) ",
+    '<iframe src="javascript:window.pwned=1"></iframe> [goed](https://kb.example/ok) [1][2].',
+]
+
+
+def test_markdown_and_sources_with_script_stay_inert(browser, scripted_server, script_file, tmp_path):
+    kb = tmp_path / "kb"
+    kb.mkdir()
+    (kb / "steigers.md").write_text(
+        f"---\ntitle: 'Steigers {XSS}'\nlanguage: nl\n---\n# Steigers\n\nEen **steiger** wordt "
+        "`dagelijks` gecontroleerd door de ploegbaas.\n\n| Wie | Wat |\n|---|---|\n| Ploegbaas | keurt |\n\n"
+        f"{XSS} [klik](javascript:window.pwned=1)\n",
+        encoding="utf-8",
+    )
+    scripted_server.manage("load_knowledge_base", str(kb))
+    # A source's URL as only a broken database could hold it (the loader refuses it).
+    scripted_server.manage(
+        "shell",
+        "-c",
+        "from citations.models import Source; "
+        "Source.objects.filter(title__startswith='Steigers').update(url='javascript:window.pwned=1')",
+    )
+    set_script(script_file, deltas=MARKDOWN_XSS, delay=0.02)
+    page = logged_in(browser, scripted_server)
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    ask(page, "Hoe vaak wordt een steiger gecontroleerd door de ploegbaas?", "nl")
+    wait_done(page)
+    panel = page.locator("[data-testid=citations]")
+    expect(panel.locator("li")).to_have_count(2)
+    assert page.evaluate("window.pwned") is None and dialogs == []
+    assert page.locator("#conversation :is(img, script, iframe, [onerror])").count() == 0
+    hrefs = page.eval_on_selector_all(
+        "#conversation a[href]", "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert hrefs and all(re.match(r"(https?://|#cite-|/sources/\d+$)", href) for href in hrefs), hrefs
+    good = page.locator("[data-testid=answer] a", has_text="goed")
+    assert (good.get_attribute("target"), good.get_attribute("rel")) == ("_blank", "noopener noreferrer")
+    expect(page.locator("[data-testid=answer]")).to_contain_text("<script>window.pwned=1</script>")
+    # The source without an http(s) URL links to our page of it; its snippet is plain text.
+    steigers = panel.locator("li", has_text="Steigers")
+    expect(steigers.locator(".snippet")).to_contain_text("Een steiger wordt dagelijks gecontroleerd")
+    expect(steigers.locator(".snippet")).not_to_contain_text("**")
+    expect(steigers.locator(".snippet")).not_to_contain_text("|")
+    with page.context.expect_page() as opened:
+        steigers.locator("a.title").click()
+    source_page = opened.value
+    source_page.wait_for_load_state()
+    assert re.search(r"/sources/\d+$", source_page.url)
+    expect(source_page.locator("h1")).to_contain_text("Steigers")
+    expect(source_page.locator("main")).to_contain_text("gecontroleerd door de ploegbaas")
+    assert source_page.evaluate("window.pwned") is None and dialogs == []
