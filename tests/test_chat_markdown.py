@@ -27,6 +27,11 @@ ANSWERS = {
     "inline": "Gebruik ~~nooit~~ **altijd** een `tilhulp`, zie [de richtlijn](https://example.org/x) "
     "en <https://example.org/y> [2].",
     "fence": "~~~\n| geen tabel |\n**geen vet**\n~~~\n\nNa de code.",
+    "nested": "**Kort antwoord:** maximaal 23 kg.\n\n## Waarom\n\n- **Eerste punt:** met `code*ster` erin\n"
+    "  - Genest *punt*\n- Tweede\n\n| **Vet** | `code` |\n|:-:|---|\n| *a* | [b](https://x.nl) |\n\n"
+    "Tot slot a_b_c.",
+    "steps": "1. **Stap een**: doe dit\n2. **Stap twee**: doe dat\n   ```bash\n   ls -la | grep x\n   ```\n"
+    "3. Klaar\n\n---\n\n> **Let op:** dit",
 }
 
 # Markdown's syntax, that no prefix may show outside a code block.

@@ -72,6 +72,7 @@
     const row = el("div", "answer-row");
     const answer = el("div", "answer streaming");
     answer.dataset.testid = "answer";
+    answer.setAttribute("aria-busy", "true"); // redrawn every frame: screen readers wait for the end
     const cursor = el("span", "cursor");
     cursor.setAttribute("aria-hidden", "true");
     answer.append(cursor);
@@ -193,6 +194,7 @@
     cancelAnimationFrame(state.frame);
     state.frame = 0;
     state.answer.classList.remove("streaming");
+    state.answer.removeAttribute("aria-busy");
     draw(state, complete);
     state.cursor.remove();
     state.status.hidden = true;

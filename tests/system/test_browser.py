@@ -574,6 +574,7 @@ def test_markdown_renders_as_it_streams_and_never_shows_raw_syntax(browser, scri
     # The markers still link to their source in the panel.
     markers = answer.locator("a.marker")
     expect(markers).to_have_count(2)
+    assert violations(page) == []  # the vendored scripts and the rendering keep to the CSP
     target = markers.first.get_attribute("href")
     assert re.fullmatch(r"#cite-[0-9a-f-]+-1", target)
     expect(page.locator(f"[data-testid=citations] li{target}")).to_have_count(1)
@@ -618,7 +619,7 @@ def test_markdown_and_sources_with_script_stay_inert(browser, scripted_server, s
     wait_done(page)
     panel = page.locator("[data-testid=citations]")
     expect(panel.locator("li")).to_have_count(2)
-    assert page.evaluate("window.pwned") is None and dialogs == []
+    assert page.evaluate("window.pwned") is None and dialogs == [] and violations(page) == []
     assert page.locator("#conversation :is(img, script, iframe, [onerror])").count() == 0
     hrefs = page.eval_on_selector_all(
         "#conversation a[href]", "links => links.map(a => a.getAttribute('href'))"

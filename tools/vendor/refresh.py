@@ -53,7 +53,7 @@ def npm_ci(directory: Path) -> Path:
     if directory != HERE:
         for name in ("package.json", "package-lock.json"):
             shutil.copyfile(HERE / name, directory / name)
-    command = ["npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+    command = ["npm", "ci", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"]
     subprocess.run(command, cwd=directory, check=True)
     return directory / "node_modules"
 
