@@ -79,3 +79,11 @@ def test_the_documents_html_and_links_stay_inert(logged_in, evil):
     assert "tracker.example/p.gif" not in re.findall(r'(?:src|href)="([^"]*)"', main)
     assert "<strong>bold</strong>" in main
     assert not re.search(r"<a [^>]*onclick", main)
+
+
+def test_a_table_is_rendered_with_alignment_as_a_class():
+    from streaming.web.documents import render_markdown
+
+    html = render_markdown("| Last | kg |\n|:---|---:|\n| tillen | 23 |\n")
+    assert "<table>" in html and '<td class="align-right">23</td>' in html
+    assert "style=" not in html and "|" not in html
