@@ -310,3 +310,36 @@ async def test_resume_replays_the_running_answer_and_stop_cancels_it(
     again = await post(async_client, {}, bearer, f"{URL}/chatAbc123XYZ0001/stop")
     assert again.status_code == 200 and again.json()["status"] == "not_running"
     assert_error(await post(async_client, {}, bearer, f"{URL}/unknownChat/stop"), 404, "not_found")
+
+
+async def test_resume_on_another_worker_reads_the_shared_event_log(
+    small_kb, async_client, bearer, scripted_model, settings, monkeypatch
+):
+    from streaming import eventlog
+    from streaming.eventlog import RUNS, lookup
+    from tests.conftest import redis_test_url
+
+    if (url := redis_test_url(13)) is None:
+        pytest.skip("no Redis at REDIS_URL's server or 127.0.0.1:6379")
+    settings.REDIS_URL, settings.EVI360_EVENT_LOG = url, "redis"
+    gate = asyncio.Event()
+    scripted_model(["Til ", "max 23 kg [1]", "."], before=gate.wait)
+    first = await post(async_client, body(), bearer)
+    reading = first.streaming_content.__aiter__()
+    start = json.loads((await reading.__anext__()).decode().split("\n\n")[0].removeprefix("data: "))
+    session_id = start["messageId"]
+    for _ in range(200):  # until the run's first events are mirrored to Redis
+        if await eventlog.shared().has_events(session_id):
+            break
+        await asyncio.sleep(0.01)
+    # Another worker: the run is not in its process, only in the shared log.
+    monkeypatch.setattr(lookup, "RUNS", {k: v for k, v in RUNS.items() if k != session_id})
+    resumed = await async_client.get(f"{URL}/chatAbc123XYZ0001/stream", headers=bearer)
+    assert resumed.status_code == 200
+    gate.set()
+    got = await chunks(resumed)
+    assert got[0] == start and got[-1]["type"] == "finish"
+    assert "".join(c["delta"] for c in got if c["type"] == "text-delta") == "Til max 23 kg [1]."
+    assert [c["type"] for c in got].count("source-url") == 1
+    async for _ in reading:  # the first reader reads to the end as well
+        pass
