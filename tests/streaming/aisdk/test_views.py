@@ -343,3 +343,21 @@ async def test_resume_on_another_worker_reads_the_shared_event_log(
     assert [c["type"] for c in got].count("source-url") == 1
     async for _ in reading:  # the first reader reads to the end as well
         pass
+
+
+async def test_regenerate_without_a_message_id_replaces_the_latest_turn(
+    small_kb, async_client, bearer, scripted_model, histories
+):
+    scripted_model(["Antwoord een"])
+    await chunks(await post(async_client, body(question="Eerste vraag"), bearer))
+    scripted_model(["Antwoord twee"])
+    await chunks(await post(async_client, body(question="Tweede vraag"), bearer))
+    scripted_model(["Opnieuw"])
+    await chunks(
+        await post(async_client, body(question="Tweede vraag", trigger="regenerate-message"), bearer)
+    )
+    assert histories[2] == [("Eerste vraag", "Antwoord een")]
+    superseded = [
+        s async for s in StreamSession.objects.filter(superseded=True).values_list("answer", flat=True)
+    ]
+    assert superseded == ["Antwoord twee"]
