@@ -167,3 +167,26 @@ async def test_sse_bytes_decode_to_the_events_that_made_them():
     without_chunk_id = CitationEvent(1, 7, "Tillen", "https://kb.example/tillen", "Niet meer dan 23 kg.")
     assert got == [SESSION, without_chunk_id, *events[2:]]  # the chunk id is not on the wire
     assert [b async for b in decoded(_items(KEEP_ALIVE))] == [None]
+
+
+def test_what_the_encoder_writes_validates_against_the_schemas_chunks():
+    import jsonschema
+
+    from streaming.api.schema.events import ui_message_schemas
+
+    schemas = ui_message_schemas()
+    root = {"components": {"schemas": schemas}, **schemas["UIMessageChunk"]}
+    events = [
+        SESSION,
+        TokenEvent("Til "),
+        WITH_URL,
+        WITHOUT_URL,
+        TokenEvent("[1]"),
+        DONE,
+        ERROR_CODES["cancelled"].event(),
+    ]
+    for chunk in encoded(events):
+        if chunk != "[DONE]":
+            jsonschema.validate(chunk, root)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"type": "text-delta", "delta": "x"}, root)  # no id
