@@ -118,6 +118,10 @@ CANCELLED = ErrorCode(
     Status.CANCELLED,
     recorded="The client went away.",
 )
+# The cancel message of a stop the user asked for (the stop endpoints), so that the outcome row
+# says so rather than that the client went away.
+STOP_REQUESTED = "stop requested"
+STOPPED_BY_USER = "Stopped by the user."
 INTERRUPTED = ErrorCode(
     "interrupted",
     500,

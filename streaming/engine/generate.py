@@ -22,6 +22,8 @@ from streaming.engine.events import (
     CANCELLED,
     INTERNAL,
     INTERRUPTED,
+    STOP_REQUESTED,
+    STOPPED_BY_USER,
     TIMEOUT,
     CitationEvent,
     DoneEvent,
@@ -75,6 +77,8 @@ def ending_of(exc: BaseException, *, interrupted: bool = False) -> Ending:
     elif isinstance(exc, asyncio.CancelledError):
         # Other readers (another tab, a replay) must be told to stop, or EventSource reconnects.
         error = INTERRUPTED if interrupted else CANCELLED
+        if error is CANCELLED and exc.args == (STOP_REQUESTED,):
+            return Ending(error.status, error.code, STOPPED_BY_USER, error.event())  # type: ignore[arg-type]
     else:
         error = INTERNAL
     return Ending(error.status, error.code, error.recorded or error.message, error.event())  # type: ignore[arg-type]

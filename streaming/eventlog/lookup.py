@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from evi360.db import run_db
+from streaming.engine.events import STOP_REQUESTED
 from streaming.engine.wire import encode_retry
 from streaming.eventlog import RUNS, shared, sse_body
 from streaming.eventlog.base import SharedEventLog
@@ -62,7 +63,7 @@ async def stop(session_id: str) -> bool:
     if run is not None:
         if run.task is None or run.task.done():
             return False
-        run.task.cancel()
+        run.task.cancel(STOP_REQUESTED)
         return True
     log = shared()
     return log is not None and await log.request_cancel(session_id)

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
+from streaming.engine.events import STOP_REQUESTED
 from streaming.eventlog.redis_keys import (
     BOUND,
     CANCEL_CHANNEL,
@@ -101,7 +102,7 @@ async def listen(redis: aioredis.Redis, subscribed: asyncio.Event) -> None:
                         continue
                     run = RUNS.get(message["data"].decode())
                     if run is not None and run.task is not None and not run.task.done():
-                        run.task.cancel()
+                        run.task.cancel(STOP_REQUESTED)
         except RedisError as exc:
             logger.warning("cancel channel: Redis unavailable (%s); resubscribing", exc)
             await asyncio.sleep(backoff)

@@ -306,7 +306,7 @@ async def test_resume_replays_the_running_answer_and_stop_cancels_it(
             break
         await asyncio.sleep(0.02)
         await session.arefresh_from_db()
-    assert session.status == Status.CANCELLED
+    assert session.status == Status.CANCELLED and session.error_message == "Stopped by the user."
     again = await post(async_client, {}, bearer, f"{URL}/chatAbc123XYZ0001/stop")
     assert again.status_code == 200 and again.json()["status"] == "not_running"
     assert_error(await post(async_client, {}, bearer, f"{URL}/unknownChat/stop"), 404, "not_found")

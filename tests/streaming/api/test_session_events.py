@@ -264,7 +264,7 @@ async def test_a_stream_nobody_opens_is_cancelled(small_kb, web, scripted_model,
         if session.status != Status.STREAMING:
             break
         await asyncio.sleep(0.05)
-    assert session.status == Status.CANCELLED
+    assert session.status == Status.CANCELLED and session.error_message == "The client went away."
 
 
 async def test_delete_stops_a_running_stream(small_kb, web, django_user_model, scripted_model):
@@ -286,7 +286,7 @@ async def test_delete_stops_a_running_stream(small_kb, web, django_user_model, s
         if session.status != Status.STREAMING:
             break
         await asyncio.sleep(0.05)
-    assert session.status == Status.CANCELLED
+    assert session.status == Status.CANCELLED and session.error_message == "Stopped by the user."
 
 
 async def test_a_cancelled_streams_replay_ends_with_a_terminal_event(small_kb, web, scripted_model):

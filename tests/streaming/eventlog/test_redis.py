@@ -135,7 +135,8 @@ async def test_delete_on_another_worker_cancels_the_generation(small_kb, user, s
         with contextlib.suppress(asyncio.CancelledError):
             await run.task
         await run.mirror
-    assert (await StreamSession.objects.aget(pk=session.pk)).status == Status.CANCELLED
+    stopped = await StreamSession.objects.aget(pk=session.pk)
+    assert stopped.status == Status.CANCELLED and stopped.error_message == "Stopped by the user."
     assert not await eventlog.shared().request_cancel(str(session.id))  # nothing runs any more
     # the readers elsewhere see the terminal event too: EventSource must stop, not reconnect
     events = parse_sse(await remote(str(session.id)))
