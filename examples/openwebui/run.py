@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -36,6 +36,10 @@ QUESTION = "Hoe zwaar mag ik tillen op het werk?"
 # Its answer cites the EHBO checklist, a source with no URL of its own.
 URLLESS_QUESTION = "Wat hoort er in een EHBO-kit?"
 MODEL = "evi-specialist"
+# --out-of-order: a scripted model's answer that cites its second source first (the question
+# retrieves two documents).
+OUT_OF_ORDER_QUESTION = "Hoe zwaar mag ik tillen, en wanneer moet ik gehoorbescherming dragen?"
+OUT_OF_ORDER = ["Draag gehoorbescherming [2] ", "en til niet te zwaar [1]."]
 CHROMIUM = os.environ.get("EVI360_CHROMIUM", "/usr/bin/chromium")
 
 # OpenWebUI without network: no model downloads (embeddings, reranker, whisper), no update checks,
@@ -117,6 +121,25 @@ def version(executable: str) -> str:
     ).stdout.strip()
 
 
+@contextlib.contextmanager
+def chromium() -> Iterator[BrowserContext]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+        )
+        try:
+            yield browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-US")
+        finally:
+            browser.close()
+
+
+def first_visit(page: Page, owui: str) -> None:
+    page.goto(owui)
+    # Its first visit shows the release notes over the chat.
+    page.get_by_role("button", name="Okay, Let's Go!").click(timeout=60_000)
+
+
 def ask(page: Page, owui: str, question: str) -> None:
     """A new chat with our model, the question sent, back when the answer has streamed."""
     page.goto(f"{owui}/")
@@ -149,12 +172,7 @@ def seen(page: Page) -> dict[str, object]:
 def drive(owui: str, ours: str, shots: Path) -> dict[str, object]:
     """Ask the questions in OpenWebUI's chat; screenshots of the answers and of a source."""
     found: dict[str, object] = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
-        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-US")
+    with chromium() as context:
         page = context.new_page()
         # Logged in to our server too, so a click on one of our source links shows the page
         # itself rather than our login form.
@@ -164,9 +182,7 @@ def drive(owui: str, ours: str, shots: Path) -> dict[str, object]:
         page.click("button[type=submit]")
         page.wait_for_url(re.compile(r"^(?!.*/accounts/login/)"))
 
-        page.goto(owui)
-        # Its first visit shows the release notes over the chat.
-        page.get_by_role("button", name="Okay, Let's Go!").click(timeout=60_000)
+        first_visit(page, owui)
         ask(page, owui, QUESTION)
         page.screenshot(path=shots / "openwebui-citations.png")
         found[QUESTION] = seen(page)
@@ -189,8 +205,17 @@ def drive(owui: str, ours: str, shots: Path) -> dict[str, object]:
         source_page.wait_for_load_state()
         found["our page"] = source_page.url
         source_page.screenshot(path=shots / "openwebui-source-page.png")
-        browser.close()
     return found
+
+
+def drive_out_of_order(owui: str, shots: Path) -> dict[str, object]:
+    """The scripted answer cites [2] before [1]: what OpenWebUI pairs with each marker."""
+    with chromium() as context:
+        page = context.new_page()
+        first_visit(page, owui)
+        ask(page, owui, OUT_OF_ORDER_QUESTION)
+        page.screenshot(path=shots / "openwebui-out-of-order.png")
+        return {OUT_OF_ORDER_QUESTION: seen(page)}
 
 
 def main() -> None:
@@ -198,18 +223,30 @@ def main() -> None:
     parser.add_argument("--owui", default="/work/owui-venv/bin/open-webui", help="open-webui executable")
     parser.add_argument("--shots", default=str(IMAGES), help="where the screenshots go (docs/images)")
     parser.add_argument("--keep", action="store_true", help="keep the work files (logs, databases)")
+    parser.add_argument(
+        "--out-of-order", action="store_true", help="a scripted answer citing [2] before [1] instead"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="evi360-openwebui-"))
     shots = Path(args.shots)
     shots.mkdir(parents=True, exist_ok=True)
     print(f"open-webui {version(args.owui)}; work files in {workdir}")
     (workdir / "evi360").mkdir()
-    with live_server(workdir / "evi360", asgi_server="uvicorn", EVI360_MODEL="offline") as server:
+    settings = {"EVI360_MODEL": "offline"}
+    if args.out_of_order:
+        script = workdir / "script.json"
+        script.write_text(json.dumps({"deltas": OUT_OF_ORDER}), encoding="utf-8")
+        scripted = "python:tests.support.browser_models:scripted"
+        settings = {"EVI360_MODEL": scripted, "EVI360_TEST_SCRIPT": str(script)}
+    with live_server(workdir / "evi360", asgi_server="uvicorn", **settings) as server:
         # The last line: the shell may print other things first.
         key = server.manage("shell", "-c", ISSUE_KEY).stdout.split()[-1]
         with openwebui(args.owui, workdir / "owui", f"{server.base}/v1", key) as owui:
             print(f"EVI 360 at {server.base}, OpenWebUI at {owui}")
-            found = drive(owui, server.base, shots)
+            if args.out_of_order:
+                found = drive_out_of_order(owui, shots)
+            else:
+                found = drive(owui, server.base, shots)
     print(json.dumps(found, indent=2, ensure_ascii=False))
     if not args.keep:
         shutil.rmtree(workdir)
