@@ -56,15 +56,28 @@ class OneChoiceField(serializers.IntegerField):
         return 1
 
 
-class NoToolsField(serializers.JSONField):
-    """``tools`` and ``functions`` empty or absent; ``tool_choice`` absent, null or "none"."""
+class OfferedToolsField(serializers.JSONField):
+    """``tools`` / ``functions``: a list offered to the model, accepted and never called.
+    OpenWebUI (0.12, native function calling, its default) offers its built-in tools with every
+    request; with ``tool_choice`` "auto" a model may always answer without calling one."""
 
-    def __init__(self, *, choice: bool = False, **kwargs: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(required=False, **kwargs)
-        self.choice = choice
 
     def run_validation(self, data: Any = empty) -> None:
-        if (data not in (empty, None, "none")) if self.choice else (data is not empty and data):
+        if data not in (empty, None) and not isinstance(data, list):
+            raise _refused("'tools' and 'functions' must be lists.", "invalid_tools")
+
+
+class NoForcedToolField(serializers.JSONField):
+    """``tool_choice`` / ``function_call``: absent, null, "none" or "auto"; a call we must make
+    ("required", a named function) is refused, as we call none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, **kwargs)
+
+    def run_validation(self, data: Any = empty) -> None:
+        if data not in (empty, None, "none", "auto"):
             raise _refused("Tools and functions are not supported.", "unsupported_tools")
 
 
@@ -143,9 +156,10 @@ class ChatCompletionSerializer(serializers.Serializer):
 
     model = ModelField()
     n = OneChoiceField(required=False)
-    tools = NoToolsField()
-    functions = NoToolsField()
-    tool_choice = NoToolsField(choice=True)
+    tools = OfferedToolsField()
+    functions = OfferedToolsField()
+    tool_choice = NoForcedToolField()
+    function_call = NoForcedToolField()
     messages = MessagesField()
     stream = FlagField(required=False)
     stream_options = StreamOptionsField(required=False)

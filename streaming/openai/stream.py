@@ -91,13 +91,22 @@ def sources_block(language: str, citations: dict[int, CitationEvent], source_pag
     return "\n".join(lines)
 
 
-def url_citation(citation: CitationEvent, source_page: SourcePage, start: int) -> dict[str, Any]:
+def url_citation(
+    citation: CitationEvent, source_page: SourcePage, start: int, *, shared: bool = False
+) -> dict[str, Any]:
     """OpenAI's annotation (``openai.types.chat.chat_completion_message.Annotation``) of the marker
-    ``[n]`` that starts at ``start`` of the content; ``end_index`` is exclusive, as in OpenAI's."""
+    ``[n]`` that starts at ``start`` of the content; ``end_index`` is exclusive, as in OpenAI's.
+
+    ``shared``: an earlier marker's annotation has this URL (two passages of one document).
+    OpenWebUI merges sources by URL and pairs its ``[n]`` with its n-th source, so the later one
+    gets the passage as its URL's fragment (when it has none): one source per marker."""
+    url = source_url(citation, source_page)
+    if shared and citation.chunk_id is not None and "#" not in url:
+        url = f"{url}#passage-{citation.chunk_id}"
     return {
         "type": "url_citation",
         "url_citation": {
-            "url": source_url(citation, source_page),
+            "url": url,
             "title": citation.title,
             "start_index": start,
             "end_index": start + len(f"[{citation.marker}]"),
@@ -116,8 +125,11 @@ def annotations_in(
     found = []
     for marker, at in markers_in(text):
         if marker in citations and marker not in done:
+            citation = citations[marker]
+            url = source_url(citation, source_page)
+            shared = any(source_url(citations[m], source_page) == url for m in done)
             done.add(marker)
-            found.append(url_citation(citations[marker], source_page, offset + at))
+            found.append(url_citation(citation, source_page, offset + at, shared=shared))
     return found
 
 

@@ -119,3 +119,26 @@ def test_the_annotation_is_openais_shape():
     )
     assert annotation.url_citation.url == "https://evi.example/sources/7?passage=3"  # never a javascript: URL
     assert (annotation.url_citation.start_index, annotation.url_citation.end_index) == (5, 9)
+
+
+def test_two_passages_of_one_document_get_distinct_urls():
+    # OpenWebUI merges sources by URL and pairs its [n] with its n-th source: one URL per marker.
+    from streaming.engine.events import CitationEvent
+    from streaming.openai.stream import annotations_in
+
+    def cited(marker: int, url: str, chunk: int) -> CitationEvent:
+        return CitationEvent(marker=marker, source_id=1, title="T", url=url, snippet="", chunk_id=chunk)
+
+    citations = {
+        1: cited(1, "https://kb.example/tillen", 10),
+        2: cited(2, "https://kb.example/tillen", 11),
+        3: cited(3, "https://kb.example/noise", 12),
+    }
+    page = lambda i, passage: f"https://evi.example/sources/{i}?passage={passage}"  # noqa: E731
+    urls = [a["url_citation"]["url"] for a in annotations_in("[2] [1] [3] [2]", 0, citations, set(), page)]
+    # The first to arrive keeps the document's URL; the later passage gets its own fragment.
+    assert urls == [
+        "https://kb.example/tillen",
+        "https://kb.example/tillen#passage-10",
+        "https://kb.example/noise",
+    ]

@@ -144,12 +144,13 @@ async def test_history_is_passed_and_system_messages_ignored(
         (body(model="gpt-4o"), 404, "model_not_found"),
         (body(n=2), 400, "unsupported_n"),
         (body(n=None), 400, "unsupported_n"),
-        (body(functions=[{"name": "f"}]), 400, "unsupported_tools"),
-        (body(tool_choice="auto"), 400, "unsupported_tools"),
+        (body(tool_choice="required"), 400, "unsupported_tools"),
+        (body(tool_choice={"type": "function", "function": {"name": "f"}}), 400, "unsupported_tools"),
+        (body(function_call={"name": "f"}), 400, "unsupported_tools"),
+        (body(tools={"type": "function"}), 400, "invalid_tools"),
         (body(messages=[{"role": "tool", "content": "x"}]), 400, "unsupported_tools"),
         (body(messages=[{"role": "user", "content": 7}]), 400, "invalid_content"),
         ([body()], 400, "invalid_json"),
-        (body(tools=[{"type": "function", "function": {"name": "f"}}]), 400, "unsupported_tools"),
         (body(messages=[]), 400, "invalid_messages"),
         (body(messages=[{"role": "assistant", "content": "hi"}]), 400, "invalid_messages"),
         (body(messages=[{"role": "wizard", "content": "hi"}]), 400, "invalid_messages"),
@@ -172,6 +173,16 @@ async def test_temperature_and_max_tokens_are_ignored(small_kb, async_client, ke
     # and what asks for nothing unsupported: one choice, no tools
     response = await post(async_client, body(n=1, tools=[], functions=None, tool_choice="none"), key)
     assert response.status_code == 200
+
+
+async def test_offered_tools_are_ignored(small_kb, async_client, key, scripted_model):
+    # OpenWebUI offers its built-in tools with every request: we answer without calling one.
+    tools = [{"type": "function", "function": {"name": "search_web", "parameters": {"type": "object"}}}]
+    for extra in ({"tools": tools}, {"tools": tools, "tool_choice": "auto"}, {"functions": [{"name": "f"}]}):
+        response = await post(async_client, body(**extra), key)
+        assert response.status_code == 200
+        message = response.json()["choices"][0]["message"]
+        assert message["content"] and "tool_calls" not in message
 
 
 async def test_keys_authenticate_and_revoked_keys_do_not(async_client, user, key):
