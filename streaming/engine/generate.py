@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,7 +33,7 @@ from streaming.engine.events import (
     SessionEvent,
     TokenEvent,
 )
-from streaming.engine.markers import MarkerGate, markers_in
+from streaming.engine.markers import MARKER, MarkerGate, markers_in
 from streaming.engine.request import StreamRequest
 from streaming.engine.runtime import RUNTIME
 from streaming.engine.wire import encode
@@ -98,6 +99,7 @@ class Generation:
         "run",
         "seq",
         "session_id",
+        "shown",
         "sources",
         "started",
         "token_events",
@@ -112,7 +114,11 @@ class Generation:
         self.seq = 0
         self.started = request.received_at or time.monotonic()
         self.sources: dict[int, agent.NumberedSource] = {}
-        self.cited: dict[int, int] = {}  # marker -> offset of first appearance
+        # The markers are renumbered by first appearance: the reader sees [1] first, then [2],
+        # whatever the model's source numbers; clients that number sources by arrival
+        # (OpenWebUI) then agree with the text. shown: the model's number -> the marker shown.
+        self.shown: dict[int, int] = {}
+        self.cited: dict[int, tuple[int, int]] = {}  # marker shown -> (model's number, first offset)
         self.parts: list[str] = []
         self.length = 0
         self.token_events = 0
@@ -126,7 +132,7 @@ class Generation:
     def text(self, text: str) -> None:
         """A piece of the answer. Once per token, so ``emit`` is inlined here."""
         if "[" in text:
-            self._cite(text)
+            text = self._cite(text)
         event = TokenEvent(text)
         self._append(encode(self.seq, event), event)
         self.seq += 1
@@ -136,17 +142,31 @@ class Generation:
         self.length += len(text)
         self.token_events += 1
 
-    def _cite(self, text: str) -> None:
-        sources, cited = self.sources, self.cited
+    def _cite(self, text: str) -> str:
+        """``text`` with its markers renumbered; a citation event for each new one."""
+        sources, shown = self.sources, self.shown
+
+        def renumber(match: re.Match[str]) -> str:
+            number = int(match[1])
+            if number not in sources:
+                return match[0]  # no such source: left as the model wrote it
+            if number not in shown:
+                shown[number] = len(shown) + 1
+            return f"[{shown[number]}]"
+
+        text = MARKER.sub(renumber, text)
+        by_marker = {marker: number for number, marker in shown.items()}
         for marker, offset in markers_in(text):
-            if marker in sources and marker not in cited:
-                cited[marker] = self.length + offset
-                chunk = sources[marker].chunk
+            number = by_marker.get(marker)
+            if number is not None and marker not in self.cited:
+                self.cited[marker] = (number, self.length + offset)
+                chunk = sources[number].chunk
                 self.emit(
                     CitationEvent(
                         marker, chunk.source_id, chunk.title, chunk.url, snippet(chunk.text), chunk.chunk_id
                     )
                 )
+        return text
 
     async def answer(self) -> None:
         """The session event, then the agent's answer as token and citation events."""
@@ -209,7 +229,7 @@ class Generation:
             token_events=self.token_events,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
-            citations=[(m, self.sources[m].chunk, offset) for m, offset in self.cited.items()],
+            citations=[(m, self.sources[n].chunk, offset) for m, (n, offset) in self.cited.items()],
             replay=(*self.run.log.events, *([last] if last else ())) if retention > 0 else (),
             replay_until=finished_at + timedelta(seconds=retention) if retention > 0 else None,
         )

@@ -88,6 +88,29 @@ async def test_event_order_citations_before_their_tokens_and_done(small_kb, user
     assert str(session.id) not in RUNS
 
 
+async def test_markers_are_numbered_by_first_appearance(small_kb, user, scripted_model, settings):
+    """The model cites its sources [3] then [1]: the reader sees [1] then [2], each the source
+    the model meant, in the text, the events, done and the stored citations alike."""
+    settings.EVI360_EVENT_RETENTION = 0
+    scripted_model(["Bij lawaai [", "3] en tillen [1", "], weer [3][", "7]."])
+    query = "tillen, 80 dB en beeldschermwerk"
+    session = await new_session(user, query=query)
+    vector = await VECTORS.embed(query)
+    retrieved = [c.title for c in await sync_to_async(retrieve)(query, "nl", 5, vector=vector)]
+    events = await run_to_end(session)
+    text = "".join(e[2]["text"] for e in events if e[1] == "token")
+    assert text == "Bij lawaai [1] en tillen [2], weer [1][7]."  # [7]: no such source, as written
+    citations = [e[2] for e in events if e[1] == "citation"]
+    assert [(c["marker"], c["source"]["title"]) for c in citations] == [(1, retrieved[2]), (2, retrieved[0])]
+    assert events[-1][2]["citations"] == [1, 2]
+    row = await reload(session)
+    assert row.answer == text
+    assert await citations_of(session) == [
+        (1, retrieved[2], text.index("[1]")),
+        (2, retrieved[0], text.index("[2]")),
+    ]
+
+
 async def test_multiline_and_non_ascii_text_arrives_intact(small_kb, user, scripted_model):
     deltas = ["Één ", "regel\n", "twee€ ", "✓ ", "𝄞\r\n", "ß"]
     scripted_model(deltas)
