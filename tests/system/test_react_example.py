@@ -9,6 +9,7 @@ A screenshot of the finished answer is saved to var/test-artifacts/react-chat.pn
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -168,6 +169,9 @@ def test_streams_a_cited_dutch_answer_with_its_sources_beside_it(page, server):
     assert answer.startswith(mid_answer) and len(answer) > len(mid_answer)
     assert "[1]" in answer
     expect(page.get_by_test_id("language")).to_have_text("nl")
+    # Each source is labelled with the marker that cites it, and every marker has its source.
+    labels = page.locator("[data-testid=source] .marker").all_text_contents()
+    assert labels and sorted(labels) == sorted(set(re.findall(r"\[\d+\]", answer)))
     links = page.locator("[data-testid=source] a")
     assert links.count() >= 1
     for i in range(links.count()):

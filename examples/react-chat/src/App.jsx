@@ -166,8 +166,12 @@ const textOf = (message) =>
     .map((part) => part.text)
     .join("");
 
+// EVI 360 puts the cited passage in the part's providerMetadata (plain text, not Markdown).
+const snippetOf = (source) => source.providerMetadata?.evi360?.snippet;
+
 // The answer beside its sources: `source-url` parts are links, `source-document` parts (a source
-// without a URL) are titles. The metadata carries the session id and the answer's language.
+// without a URL) are titles; each is labelled with its marker [n] (its sourceId) as the text
+// cites it. The metadata carries the session id and the answer's language.
 function Answer({ message }) {
   const sources = message.parts.filter((p) => p.type === "source-url" || p.type === "source-document");
   const { sessionId, language, model } = message.metadata ?? {};
@@ -183,9 +187,10 @@ function Answer({ message }) {
       </div>
       <aside className="sources" data-testid="sources">
         <h2>Sources</h2>
-        <ol>
+        <ul>
           {sources.map((source) => (
             <li key={source.sourceId} data-testid="source">
+              <span className="marker">[{source.sourceId}]</span>{" "}
               {source.type === "source-url" && safeHref(source.url) ? (
                 <a href={safeHref(source.url)} target="_blank" rel="noopener noreferrer">
                   {source.title ?? source.url}
@@ -193,9 +198,10 @@ function Answer({ message }) {
               ) : (
                 <span>{source.title ?? source.filename ?? source.sourceId}</span>
               )}
+              {snippetOf(source) && <p className="snippet">{snippetOf(source)}</p>}
             </li>
           ))}
-        </ol>
+        </ul>
       </aside>
     </li>
   );
