@@ -38,6 +38,7 @@ class ClientKind(models.TextChoices):
     WEB = "web", "web"
     API = "api", "api"
     OPENAI = "openai", "openai"
+    AI_SDK = "ai_sdk", "ai_sdk"  # the AI SDK's UI message stream (useChat), streaming.aisdk
 
 
 class Conversation(models.Model):
@@ -47,6 +48,9 @@ class Conversation(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     # The first question, shortened: no extra model call for a title.
     title = models.CharField(max_length=120)
+    # The AI SDK's chat id (useChat's, 16 random characters by default): its conversation is
+    # found by it. Unique across users, so another user's chat id is a 404, not a second chat.
+    chat_id = models.CharField(max_length=128, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -111,6 +115,8 @@ class StreamSession(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     answer = models.TextField(blank=True)
+    # Answered again (the AI SDK's regenerate): shown in the log, left out of the history.
+    superseded = models.BooleanField(default=False)
 
     objects = StreamSessionQuerySet.as_manager()
 

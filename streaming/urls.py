@@ -1,9 +1,10 @@
 """The product's routes: the chat page and API-key pages, the OpenAI-compatible API, health and
-metrics, and the REST API (auth, streams, sessions, conversations)."""
+metrics, and the REST API (auth, streams, sessions, conversations, the AI SDK's chat)."""
 
 from django.urls import path
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from streaming.aisdk import views as aisdk
 from streaming.api import accounts, sessions, streams
 from streaming.monitoring import health
 from streaming.openai import views as openai
@@ -24,6 +25,9 @@ urlpatterns = [
     path("api/v1/stream/sessions/", streams.sessions, name="session_list"),
     path("api/v1/stream/sessions/<uuid:pk>", streams.session_detail, name="session_detail"),
     path("api/v1/stream/sessions/<uuid:pk>/events", streams.session_events, name="session_events"),
+    path("api/v1/chat", aisdk.chat, name="aisdk_chat"),
+    path("api/v1/chat/<str:chat_id>/stream", aisdk.chat_stream, name="aisdk_chat_stream"),
+    path("api/v1/chat/<str:chat_id>/stop", aisdk.chat_stop, name="aisdk_chat_stop"),
     path("api/v1/conversations/", sessions.ConversationList.as_view(), name="conversation_list"),
     path("api/v1/conversations/<uuid:pk>", sessions.ConversationDetail.as_view(), name="conversation_detail"),
 ]

@@ -20,7 +20,14 @@ LAYERS = (
     # The event log stores and relays the engine's events: of the engine it knows only their
     # shapes and encoding (test_the_event_log_knows_only_the_engines_events).
     {"streaming.engine", "streaming.eventlog"},
-    {"streaming.api", "streaming.openai", "streaming.web", "streaming.monitoring", "streaming.admin"},
+    {
+        "streaming.api",
+        "streaming.openai",
+        "streaming.aisdk",
+        "streaming.web",
+        "streaming.monitoring",
+        "streaming.admin",
+    },
 )
 
 

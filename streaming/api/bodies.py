@@ -17,6 +17,11 @@ from evi360.errors import ApiError
 
 MAX_QUERY_CHARS = 4000
 LANGUAGES = {"auto", *SUPPORTED}
+# What Python's str.strip() removes (every character whose isspace() is true), spelled out: the
+# schema's regex dialect (ECMA-262) and the fuzz's reading of `\s` each leave some of them out.
+STRIPPED = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# No NUL (DRF refuses it; PostgreSQL cannot store it), and something that DRF's trimming leaves.
+NOT_BLANK = rf"^[^\x00]*[^\x00{STRIPPED}][^\x00]*$"
 
 
 def _refuse(code: str, message: str) -> serializers.ValidationError:

@@ -133,7 +133,7 @@ def _plan(start: PendingStart, session: StreamSession) -> _Plan:
         # A continued conversation's completed turns; a new one has none yet.
         history = (
             reads.conversation_history(session.conversation_id, settings.EVI360_HISTORY_TURNS)
-            if start.session.conversation_id
+            if start.session.conversation_id or start.session.chat
             else []
         )
     # A follow-up ("en voor zwangere werknemers?") is searched together with the question before it.

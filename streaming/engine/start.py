@@ -38,12 +38,14 @@ async def begin_stream(
     client_kind: str,
     received_at: float,
     history: Sequence[tuple[str, str]] | None = None,
+    chat: writes.Chat | None = None,
     resume_grace: float = 0.0,
     keep_typed: bool = generation.KEEP_TYPED,
 ) -> StreamRun:
     """Start a stream. ``history`` given (the OpenAI API sends its own) means no conversation is
     kept; otherwise the stream continues ``conversation_id`` (or starts a new conversation) and the
-    history is that conversation's completed turns. ``keep_typed=False``: the response reads
+    history is that conversation's completed turns. ``chat`` (the AI SDK's): the conversation is
+    the chat's, started when its id is new. ``keep_typed=False``: the response reads
     only SSE bytes (less memory per stream). ``user`` may be a checked JWT's ``Claim``: its user
     is read in the start's trip to a database thread, and refused (401) there if unusable."""
     if RUNTIME.draining:
@@ -68,6 +70,7 @@ async def begin_stream(
             client_kind=client_kind,
             conversation_id=conversation_id,
             start_conversation=history is None,
+            chat=chat,
         ),
         history,
         received_at,

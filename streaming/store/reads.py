@@ -31,11 +31,14 @@ def replayed_events(session_id: object, start: int) -> bytes | None:
 
 def conversation_history(conversation_id: object, limit: int) -> list[tuple[str, str]]:
     """The newest ``limit`` completed turns of a conversation, oldest first, as (question,
-    answer). Cancelled, failed and running turns are shown to the user but never replayed."""
+    answer). Cancelled, failed, running and superseded (answered again) turns are shown to the
+    user but never replayed."""
     if not limit or conversation_id is None:
         return []
     turns = (
-        StreamSession.objects.filter(conversation_id=conversation_id, status=Status.COMPLETED)
+        StreamSession.objects.filter(
+            conversation_id=conversation_id, status=Status.COMPLETED, superseded=False
+        )
         .order_by("-created_at")
         .values_list("query", "answer")[:limit]
     )

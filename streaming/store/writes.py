@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -27,6 +28,18 @@ class ConversationNotFound(Exception):
 
 
 @dataclass(frozen=True)
+class Chat:
+    """An AI SDK chat that a stream continues, by the client's chat id: its conversation, made
+    when the id is new. ``regenerate``: the stream answers the chat's last question again, and
+    the turn it replaces (``message_id``, the AI SDK's id of that answer: our session id; else
+    the chat's latest turn) and the turns after it leave the history."""
+
+    chat_id: str
+    regenerate: bool = False
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
 class SessionRequest:
     """A stream about to start: what its session row will say."""
 
@@ -38,6 +51,8 @@ class SessionRequest:
     conversation_id: uuid.UUID | None = None
     # False: no conversation is kept (the OpenAI API sends its own history).
     start_conversation: bool = True
+    # Set (the AI SDK's chats): the conversation is the chat's, ``conversation_id`` is unused.
+    chat: Chat | None = None
 
 
 def open_sessions(
@@ -63,6 +78,7 @@ def open_sessions(
         owners = (
             dict(Conversation.objects.filter(pk__in=wanted).values_list("pk", "user_id")) if wanted else {}
         )
+        chats = _chats([r.chat for r in requests if r.chat is not None])
         results: list[StreamSession | TooManyStreams | ConversationNotFound] = []
         new_conversations: list[Conversation] = []
         continued: set[uuid.UUID] = set()
@@ -71,7 +87,25 @@ def open_sessions(
                 results.append(TooManyStreams())
                 continue
             conversation_id = r.conversation_id
-            if conversation_id is not None:
+            if r.chat is not None:
+                known = chats.get(r.chat.chat_id)
+                if known is None:
+                    conversation = Conversation(
+                        user_id=r.user_id, title=_title(r.query), chat_id=r.chat.chat_id
+                    )
+                    new_conversations.append(conversation)
+                    # A second start of the same new chat in this batch continues this one.
+                    chats[r.chat.chat_id] = (conversation.pk, r.user_id)
+                    conversation_id = conversation.pk
+                elif known[1] != r.user_id:
+                    results.append(ConversationNotFound())
+                    continue
+                else:
+                    conversation_id = known[0]
+                    continued.add(conversation_id)
+                    if r.chat.regenerate:
+                        _supersede(conversation_id, r.chat.message_id)
+            elif conversation_id is not None:
                 if owners.get(conversation_id) != r.user_id:
                     results.append(ConversationNotFound())
                     continue
@@ -97,6 +131,43 @@ def open_sessions(
             Conversation.objects.filter(pk__in=continued).update(updated_at=now)
         fast_sql.insert([r for r in results if isinstance(r, StreamSession)])
     return results
+
+
+def _chats(wanted: Sequence[Chat]) -> dict[str, tuple[uuid.UUID, int]]:
+    """The known chats among ``wanted``: chat id -> (conversation id, owner). A chat id that is
+    one of our conversation ids (a chat the client opened from the conversations API) is that
+    conversation."""
+    if not wanted:
+        return {}
+    ids = {c.chat_id for c in wanted}
+    found = {
+        chat_id: (pk, user_id)
+        for pk, user_id, chat_id in Conversation.objects.filter(chat_id__in=ids).values_list(
+            "pk", "user_id", "chat_id"
+        )
+    }
+    as_uuid = {}
+    for chat_id in ids - found.keys():
+        with contextlib.suppress(ValueError):
+            as_uuid[uuid.UUID(chat_id)] = chat_id
+    if as_uuid:
+        for pk, user_id in Conversation.objects.filter(pk__in=as_uuid).values_list("pk", "user_id"):
+            found[as_uuid[pk]] = (pk, user_id)
+    return found
+
+
+def _supersede(conversation_id: uuid.UUID, message_id: str | None) -> None:
+    """Take the turn answered again, and those after it, out of the conversation's history: the
+    turn ``message_id`` (a session id) when it is this conversation's, else the latest."""
+    turns = StreamSession.objects.filter(conversation_id=conversation_id, superseded=False)
+    first = None
+    if message_id is not None:
+        with contextlib.suppress(ValueError):
+            first = turns.filter(pk=uuid.UUID(message_id)).values_list("created_at", flat=True).first()
+    if first is None:
+        first = turns.order_by("-created_at").values_list("created_at", flat=True).first()
+    if first is not None:
+        turns.filter(created_at__gte=first).update(superseded=True)
 
 
 def _title(query: str) -> str:

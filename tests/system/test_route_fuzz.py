@@ -104,6 +104,9 @@ KNOWN = {
     "api/v1/stream/sessions/<uuid>/events",
     "api/v1/conversations/",
     "api/v1/conversations/<uuid>",
+    "api/v1/chat",
+    "api/v1/chat/<str>/stream",
+    "api/v1/chat/<str>/stop",
     "api/schema/",
     "api/docs/",
     "api/",
@@ -222,6 +225,31 @@ chat_body = st.fixed_dictionaries(
     },
     optional={"stream": json_values, "n": json_values, "tools": json_values, "stream_options": json_values},
 ).map(json.dumps)
+# The AI SDK's DefaultChatTransport body (/api/v1/chat), with every field also any JSON.
+ui_part = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "file", "x"]) | json_values, "text": field_value}
+)
+ai_sdk_body = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["abc123", "", "a/b", "x" * 200]) | json_values,
+        "messages": st.one_of(
+            json_values,
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "role": st.sampled_from(["user", "system", "assistant", "x"]) | json_values,
+                        "parts": st.lists(ui_part, max_size=2) | json_values,
+                    }
+                ),
+                max_size=3,
+            ),
+        ),
+    },
+    optional={
+        "trigger": st.sampled_from(["submit-message", "regenerate-message"]) | json_values,
+        "messageId": json_values,
+    },
+).map(json.dumps)
 json_text = st.one_of(
     st.sampled_from(
         [
@@ -243,6 +271,7 @@ json_text = st.one_of(
     json_values.map(json.dumps),
     query_body,
     chat_body,
+    ai_sdk_body,
 )
 body_bytes = st.one_of(
     json_text.map(str.encode),

@@ -7,14 +7,10 @@ from typing import Any
 
 from django.urls import reverse
 
-from streaming.api.schema.events import event_schemas
+from streaming.api.bodies import NOT_BLANK
+from streaming.api.schema.events import event_schemas, ui_message_schemas
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
-# What Python's str.strip() removes (every character whose isspace() is true), spelled out: the
-# schema's regex dialect (ECMA-262) and the fuzz's reading of `\s` each leave some of them out.
-STRIPPED = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-# No NUL (DRF refuses it; PostgreSQL cannot store it), and something that DRF's trimming leaves.
-NOT_BLANK = rf"^[^\x00]*[^\x00{STRIPPED}][^\x00]*$"
 _COMMON_ERRORS = {
     "400": "The request is not valid (`invalid_request`, `invalid_json`, …).",
     "401": "No or invalid credentials (`not_authenticated`).",
@@ -32,7 +28,8 @@ _RETRY_AFTER = {
 
 
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: Any) -> dict[str, Any]:
-    """drf-spectacular postprocessing hook: the SSE event schemas, and every API operation
+    """drf-spectacular postprocessing hook: the SSE event schemas (ours, and the AI SDK's UI
+    message stream's), and every API operation
     documents the JSON errors it can answer (our one error shape), so clients and the schema
     fuzz know them."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
@@ -42,11 +39,13 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
             if prop.get("type") == "string" and prop.get("minLength") == 1 and "pattern" not in prop:
                 prop["pattern"] = NOT_BLANK
     schemas.update(event_schemas())
+    schemas.update(ui_message_schemas())
     for path, operations in result.get("paths", {}).items():
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             for response in responses.values():
-                if stream := response.get("content", {}).get("text/event-stream"):
+                stream = response.get("content", {}).get("text/event-stream")
+                if stream and "$ref" not in stream.get("schema", {}):  # another stream's is a $ref
                     stream["schema"] = {"$ref": "#/components/schemas/StreamEvent"}
             wanted = ["400", "401"]
             if "{" in path or any(p["name"] == "page" for p in operation.get("parameters", [])):

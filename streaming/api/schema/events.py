@@ -96,3 +96,42 @@ def event_schemas() -> dict[str, dict[str, Any]]:
         "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in names],
     }
     return schemas
+
+
+UI_MESSAGE_PROTOCOL_DOC = "docs/ai-sdk.md"
+
+
+def ui_message_schemas() -> dict[str, dict[str, Any]]:
+    """``UIMessageChunk`` (any chunk the AI SDK endpoints send, from Pydantic AI's own classes)
+    and ``UIMessageStreamEvent``: one SSE event, whose ``data`` is a chunk's JSON or ``[DONE]``."""
+    from pydantic.json_schema import models_json_schema
+
+    from streaming.aisdk.stream import CHUNKS
+
+    refs, top = models_json_schema(
+        [(chunk, "serialization") for chunk in CHUNKS],
+        by_alias=True,
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas: dict[str, dict[str, Any]] = top.get("$defs", {})
+    schemas["UIMessageChunk"] = {
+        "description": f"One chunk of the AI SDK's UI message stream ({UI_MESSAGE_PROTOCOL_DOC}).",
+        "oneOf": [refs[(chunk, "serialization")] for chunk in CHUNKS],
+    }
+    schemas["UIMessageStreamEvent"] = {
+        "type": "object",
+        "properties": {
+            "data": {
+                "anyOf": [
+                    {"const": "[DONE]"},
+                    {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"$ref": "#/components/schemas/UIMessageChunk"},
+                    },
+                ]
+            }
+        },
+        "required": ["data"],
+    }
+    return schemas

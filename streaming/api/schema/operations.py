@@ -18,10 +18,12 @@ from rest_framework.parsers import JSONParser
 from rest_framework.views import APIView
 
 from evi360 import parsing
+from streaming.aisdk.request import ChatRequestSerializer
 from streaming.api.bodies import StreamQuerySerializer
-from streaming.api.schema.events import EVENTS, PROTOCOL_DOC
+from streaming.api.schema.events import EVENTS, PROTOCOL_DOC, UI_MESSAGE_PROTOCOL_DOC
 from streaming.api.schema.shapes import (
     CancellingSerializer,
+    ChatStopSerializer,
     ErrorSerializer,
     FinishedAnswerSerializer,
     SessionCreatedSerializer,
@@ -189,12 +191,99 @@ class SessionEventsDoc(APIView):
         _documentation_only()
 
 
+def _ui_message_stream(description: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        {"$ref": "#/components/schemas/UIMessageStreamEvent"},
+        description=f"{description} The AI SDK's UI message stream (header "
+        f"`x-vercel-ai-ui-message-stream: v1`), specified in {UI_MESSAGE_PROTOCOL_DOC}.",
+    )
+
+
+CHAT_EXAMPLE = OpenApiExample(
+    "What useChat sends",
+    value={
+        "id": "Xc2mAGF2wAc0TNtS",
+        "messages": [
+            {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Hoe zwaar mag ik tillen?"}]}
+        ],
+        "trigger": "submit-message",
+    },
+    request_only=True,
+)
+
+
+class ChatDoc(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="aisdk_chat",
+        tags=["ai-sdk"],
+        summary="Ask in a chat (the AI SDK's useChat), the answer as a UI message stream",
+        description=(
+            "The body `DefaultChatTransport` posts. `id` is the chat: a new id starts a conversation "
+            "with it. The question is the last user message; the history is the chat's stored turns, "
+            "not the client's messages. `trigger: regenerate-message` answers the last question "
+            f"again. See {UI_MESSAGE_PROTOCOL_DOC}."
+        ),
+        request=ChatRequestSerializer,
+        examples=[CHAT_EXAMPLE],
+        responses={
+            (200, "text/event-stream"): _ui_message_stream("The answer as it is written."),
+            **START_REFUSALS,
+            400: _error(
+                "Invalid JSON or field (`invalid_chat_id`, `invalid_messages`, `unsupported_content`, …)."
+            ),
+            404: _error("The chat is another user's (`conversation_not_found`)."),
+        },
+    )
+    def post(self, request: Any) -> NoReturn:
+        _documentation_only()
+
+
+class ChatStreamDoc(APIView):
+    @extend_schema(
+        operation_id="aisdk_chat_stream",
+        tags=["ai-sdk"],
+        summary="Resume a chat's running answer (useChat({resume: true}))",
+        description="The running answer's stream from its start, from any worker.",
+        responses={
+            (200, "text/event-stream"): _ui_message_stream("The running answer, from its start."),
+            204: OpenApiResponse(description="No answer of this chat is running (or no such chat yet)."),
+            401: _error("No or invalid credentials."),
+            404: _error("Another user's chat."),
+        },
+    )
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> NoReturn:
+        _documentation_only()
+
+
+class ChatStopDoc(APIView):
+    @extend_schema(
+        operation_id="aisdk_chat_stop",
+        tags=["ai-sdk"],
+        summary="Stop a chat's running answer",
+        request=None,
+        responses={
+            202: ChatStopSerializer,
+            200: ChatStopSerializer,
+            401: _error("No or invalid credentials."),
+            403: _error("Session caller without a valid CSRF token."),
+            404: _error("Not one of your chats."),
+        },
+    )
+    def post(self, request: Any, *args: Any, **kwargs: Any) -> NoReturn:
+        _documentation_only()
+
+
 # The plain views, by URL name, and the documentation-only view that describes each.
 DOCUMENTED = {
     "stream_query": StreamQueryDoc,
     "session_list": SessionsDoc,
     "session_detail": SessionDetailDoc,
     "session_events": SessionEventsDoc,
+    "aisdk_chat": ChatDoc,
+    "aisdk_chat_stream": ChatStreamDoc,
+    "aisdk_chat_stop": ChatStopDoc,
 }
 
 

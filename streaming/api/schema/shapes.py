@@ -78,3 +78,9 @@ class FinishedAnswerSerializer(serializers.Serializer):
 class CancellingSerializer(serializers.Serializer):
     session_id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=["cancelling"])
+
+
+class ChatStopSerializer(serializers.Serializer):
+    chat_id = serializers.CharField()
+    session_id = serializers.UUIDField(allow_null=True, help_text="The answer stopped (202), or null (200).")
+    status = serializers.ChoiceField(choices=["cancelling", "not_running"])
