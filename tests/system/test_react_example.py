@@ -1,4 +1,5 @@
-"""examples/react-chat, built and driven in a real browser: `npm ci` and `npm run build`, then
+"""examples/react-chat, built and driven in a real browser: `npm ci` (when node_modules is missing or
+from another lockfile) and `npm run build`, then
 `vite preview` serving the build with its proxy to a live server (so the app is on one origin with
 the API, as the example documents), and Debian's Chromium driven by Playwright. The offline model
 pauses between words, so an answer lasts long enough to reload and to stop it mid-answer.
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,17 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import chromium
+from tests.support import chromium, npm
 from tests.support.chromium import CHROMIUM
 from tests.support.live_server import PASSWORD, ROOT, USERNAME, free_port, live_server
 
 EXAMPLE = ROOT / "examples" / "react-chat"
 ARTIFACTS = ROOT / "var" / "test-artifacts"
-NPM = shutil.which("npm")
-NODE = shutil.which("node")
+NODE, _ = npm.require_node()
 
-if NPM is None or NODE is None:
-    pytest.skip("node and npm are needed to build examples/react-chat", allow_module_level=True)
 if not Path(CHROMIUM).exists():
     pytest.skip(
         f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it can)",
@@ -41,18 +38,10 @@ from playwright.sync_api import Page, expect  # noqa: E402
 QUESTION = "Hoe zwaar mag ik tillen op het werk?"
 
 
-def npm(*args: str) -> None:
-    result = subprocess.run(
-        [NPM, *args, "--no-audit", "--no-fund"], cwd=EXAMPLE, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, f"npm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-
-
 @pytest.fixture(scope="module")
 def built_app() -> Path:
-    # Once per test session: node_modules/ and dist/ are the example's own, and .gitignored.
-    npm("ci")
-    npm("run", "build")
+    npm.install(EXAMPLE)
+    npm.run(EXAMPLE, "run", "build")
     return EXAMPLE / "dist"
 
 
