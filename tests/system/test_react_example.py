@@ -1,7 +1,7 @@
-"""examples/react-chat, built and driven in a real browser: `npm ci` (when node_modules is missing or
-from another lockfile) and `npm run build`, then
-`vite preview` serving the build with its proxy to a live server (so the app is on one origin with
-the API, as the example documents), and Debian's Chromium driven by Playwright. The offline model
+"""examples/react-chat, built and driven in a real browser: `npm ci` (when node_modules is missing
+or from another lockfile) and `npm run build`, then `vite preview` serving the build with its
+proxy to a live server (so the app is on one origin with the API, as the example documents), and
+Debian's Chromium driven by Playwright. The offline model
 pauses between words, so an answer lasts long enough to reload and to stop it mid-answer.
 
 A screenshot of the finished answer is saved to var/test-artifacts/react-chat.png.
