@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -16,10 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import chromium
 from tests.support.browser_models import MARKDOWN_DELTAS
+from tests.support.chromium import CHROMIUM
 from tests.support.live_server import PASSWORD, ROOT, USERNAME, live_server
 
-CHROMIUM = os.environ.get("EVI360_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "var" / "test-artifacts"
 
 if not Path(CHROMIUM).exists():
@@ -28,28 +28,15 @@ if not Path(CHROMIUM).exists():
         allow_module_level=True,
     )
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+    with chromium.headless() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
