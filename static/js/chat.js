@@ -163,7 +163,8 @@
     item.tabIndex = 0;
     item.append(el("span", "num", `[${data.marker}]`), " ");
     // A source without an http(s) URL of its own links to our page of it (login required).
-    const own = Number.isInteger(data.source.id) ? `/sources/${data.source.id}` : null;
+    const passage = Number.isInteger(data.source.passage) ? `?passage=${data.source.passage}#passage-${data.source.passage}` : "";
+    const own = Number.isInteger(data.source.id) ? `/sources/${data.source.id}${passage}` : null;
     const url = safeUrl(data.source.url) || own;
     const title = url ? el("a", "title", data.source.title) : el("span", "title", data.source.title);
     if (url) {

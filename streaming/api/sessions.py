@@ -24,6 +24,9 @@ class CitedSourceSerializer(serializers.Serializer):
     title = serializers.CharField()
     url = serializers.CharField()
     snippet = serializers.SerializerMethodField()
+    passage = serializers.IntegerField(
+        source="chunk_id", allow_null=True, help_text="The cited passage; null once it is gone."
+    )
 
     def get_snippet(self, citation: StreamCitation) -> str:
         # Empty once the knowledge base no longer holds the cited passage.

@@ -43,15 +43,13 @@ class CitationEvent:
     title: str
     url: str
     snippet: str
-    # The cited passage, for links to it (the OpenAI API's); not on the wire: the protocol's
-    # clients see the source, as before.
+    # The cited passage (a chunk id; None once it is gone), for links to it on our source page:
+    # ``source.passage`` on the wire.
     chunk_id: int | None = None
 
     def payload(self) -> dict[str, Any]:
-        return {
-            "marker": self.marker,
-            "source": {"id": self.source_id, "title": self.title, "url": self.url, "snippet": self.snippet},
-        }
+        source = {"id": self.source_id, "title": self.title, "url": self.url, "snippet": self.snippet}
+        return {"marker": self.marker, "source": source | {"passage": self.chunk_id}}
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,12 @@ def decode(name: str, data: str) -> Event:
     if name == "citation":
         source = payload["source"]
         return CitationEvent(
-            payload["marker"], source["id"], source["title"], source["url"], source["snippet"]
+            payload["marker"],
+            source["id"],
+            source["title"],
+            source["url"],
+            source["snippet"],
+            source["passage"],
         )
     if name == "done":
         del payload["status"]

@@ -611,7 +611,8 @@ def test_markdown_and_sources_with_script_stay_inert(browser, scripted_server, s
     hrefs = page.eval_on_selector_all(
         "#conversation a[href]", "links => links.map(a => a.getAttribute('href'))"
     )
-    assert hrefs and all(re.match(r"(https?://|#cite-|/sources/\d+$)", href) for href in hrefs), hrefs
+    our_page = r"/sources/\d+\?passage=(?P<p>\d+)#passage-(?P=p)$"
+    assert hrefs and all(re.match(rf"(https?://|#cite-|{our_page})", href) for href in hrefs), hrefs
     good = page.locator("[data-testid=answer] a", has_text="goed")
     assert (good.get_attribute("target"), good.get_attribute("rel")) == ("_blank", "noopener noreferrer")
     expect(page.locator("[data-testid=answer]")).to_contain_text("<script>window.pwned=1</script>")
@@ -624,7 +625,10 @@ def test_markdown_and_sources_with_script_stay_inert(browser, scripted_server, s
         steigers.locator("a.title").click()
     source_page = opened.value
     source_page.wait_for_load_state()
-    assert re.search(r"/sources/\d+$", source_page.url)
+    assert re.search(our_page, source_page.url)
     expect(source_page.locator("h1")).to_contain_text("Steigers")
+    # The cited passage highlighted, and its table rendered.
+    expect(source_page.locator(".passage.cited")).to_contain_text("gecontroleerd door de ploegbaas")
+    expect(source_page.locator(".passage.cited table")).to_have_count(1)
     expect(source_page.locator("main")).to_contain_text("gecontroleerd door de ploegbaas")
     assert source_page.evaluate("window.pwned") is None and dialogs == []

@@ -59,7 +59,9 @@ def _payload_schema(event_class: type) -> dict[str, Any]:
     if event_class is CitationEvent:  # the source's fields are nested, ``source_id`` as ``id``
         source = {"id": properties.pop("source_id")}
         source |= {name: properties.pop(name) for name in ("title", "url", "snippet")}
-        del properties["chunk_id"]  # not in the payload
+        source["passage"] = properties.pop("chunk_id") | {
+            "description": "The cited passage: /sources/<id>?passage=<passage> shows it highlighted."
+        }
         properties["source"] = {"type": "object", "properties": source, "required": list(source)}
     elif event_class is DoneEvent:  # a constant status after the session id
         session_id = properties.pop("session_id")

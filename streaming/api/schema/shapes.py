@@ -50,6 +50,9 @@ class SourceSerializer(serializers.Serializer):
     title = serializers.CharField()
     url = serializers.CharField(allow_blank=True)
     snippet = serializers.CharField(allow_blank=True)
+    passage = serializers.IntegerField(
+        allow_null=True, help_text="The cited passage (our source page highlights it)."
+    )
 
 
 class AnswerCitationSerializer(serializers.Serializer):

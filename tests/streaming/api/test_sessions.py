@@ -73,6 +73,7 @@ def test_detail_has_the_outcome_answer_and_citations(api, user, small_kb):
                 "title": "Tillen",
                 "url": "https://kb.example/tillen",
                 "snippet": "Een werknemer tilt niet meer dan 23 kg. Gebruik een hulpmiddel bij zware lasten.",
+                "passage": source.chunks.first().pk,
             },
         }
     ]
@@ -82,6 +83,7 @@ def test_detail_has_the_outcome_answer_and_citations(api, user, small_kb):
     source.chunks.all().delete()
     (citation,) = api.get(f"{LIST}{session.id}").json()["citations"]
     assert citation["source"]["snippet"] == "" and citation["source"]["title"] == "Tillen"
+    assert citation["source"]["passage"] is None
 
 
 def test_another_users_session_is_404(api, django_user_model):
