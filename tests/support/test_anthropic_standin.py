@@ -141,8 +141,9 @@ def test_closing_the_stream_early_is_seen_as_a_disconnect(upstream):
 def test_a_hung_stream_times_out_and_the_stand_in_sees_the_disconnect(upstream):
     upstream.enqueue(hang())
     events: list = []
-    # The timeout strikes while reading the body, after the headers: the SDK does not wrap it.
-    with pytest.raises(httpx2.ReadTimeout):
+    # The timeout strikes while reading the body, after the headers. Whether the SDK wraps it
+    # depends on where in the read it lands (a loaded machine moves it): either is a timeout.
+    with pytest.raises((httpx2.ReadTimeout, anthropic.APITimeoutError)):
         asyncio.run(stream_events(sdk(upstream, timeout=0.5), into=events))
     assert [event.type for _, event in events] == ["message_start"]
     assert upstream.wait_for_disconnect(2)
