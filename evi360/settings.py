@@ -14,6 +14,7 @@ import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -75,6 +76,25 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
+def parse_origin(raw: str) -> str:
+    """``raw`` as the browser sends it in ``Origin`` (scheme://host[:port], lower case, no default
+    port), or a ValueError saying why it never could match one."""
+    try:
+        url = urlsplit(raw)
+        port = url.port
+    except ValueError as exc:
+        raise ValueError(f"{raw!r} is not an origin ({exc})") from None
+    if raw == "*":
+        raise ValueError("'*' (every origin) is not allowed: list each web app's origin")
+    if url.scheme not in ("http", "https") or not url.hostname or raw.endswith(":"):
+        raise ValueError(f"{raw!r} is not an origin: use scheme://host[:port], e.g. https://app.example")
+    if url.username is not None or url.password is not None or url.path or url.query or url.fragment:
+        raise ValueError(f"{raw!r} is not an origin: only scheme://host[:port], no path, not even a '/'")
+    if port == {"http": 80, "https": 443}[url.scheme]:
+        raise ValueError(f"{raw!r}: leave out the default port (browsers send {url.scheme}://{url.hostname})")
+    return raw.lower()
+
+
 def _development_secret_key(path: Path) -> str:
     """A per-checkout key, generated once, so sessions survive a restart of ``make run``."""
     if path.exists():
@@ -117,6 +137,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",  # its system checks validate the CORS_* settings below
     "csp",  # its system checks flag django-csp 3.x settings
     # Login throttling: failed logins are counted in the database (see "Login throttling" below).
     "axes",
@@ -124,10 +145,31 @@ INSTALLED_APPS = [
     "streaming",
 ]
 
+# --- Cross-origin browser apps (django-cors-headers) -----------------------------------------------
+# EVI360_CORS_ORIGINS: the web apps' origins (comma-separated, exact, e.g. https://app.example)
+# that may call /api/ and /v1/ from a browser. Empty: no CORS middleware at all (same origin only;
+# a preflight is then our 405, which browsers take as a refusal).
+# Their callers send a bearer token or API key, never cookies: no credentials are allowed.
+try:
+    EVI360_CORS_ORIGINS = [parse_origin(raw) for raw in env_list("EVI360_CORS_ORIGINS", "")]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"EVI360_CORS_ORIGINS: {exc}") from None
+CORS_ALLOWED_ORIGINS = EVI360_CORS_ORIGINS
+CORS_URLS_REGEX = r"^/(api|v1)/"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["DELETE", "GET", "OPTIONS", "POST"]
+# Last-Event-ID: fetch-based SSE clients resume with it.
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "last-event-id"]
+# What clients read of our responses beyond the CORS-safelisted ones.
+CORS_EXPOSE_HEADERS = ["x-vercel-ai-ui-message-stream", "retry-after", "link"]
+
 # No gzip middleware here: compression buffers Server-Sent Events.
 # Django's own middleware, subclassed to run on the event loop rather than in a thread per
 # hook (evi360/middleware.py).
 MIDDLEWARE = [
+    # First: it answers preflights (OPTIONS) itself, before any view would refuse the method, and
+    # adds its headers to every response of /api/ and /v1/, errors included.
+    *(["corsheaders.middleware.CorsMiddleware"] if EVI360_CORS_ORIGINS else []),
     "evi360.middleware.SecurityMiddleware",
     "evi360.middleware.CSPMiddleware",
     "evi360.middleware.SessionMiddleware",

@@ -220,3 +220,40 @@ def test_the_built_in_embedding_model_loads_no_provider_sdk():
         timeout=60,
     )
     assert done.stdout.split() == ["[]", "True"], done.stderr
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("*", "'*' (every origin) is not allowed"),
+        ("app.example", "'app.example' is not an origin: use scheme://host[:port]"),
+        ("https://app.example/", "only scheme://host[:port], no path, not even a '/'"),
+        ("https://app.example/chat", "no path"),
+        ("https://user@app.example", "no path"),
+        ("ftp://app.example", "is not an origin: use scheme://host[:port]"),
+        ("https://app.example:443", "leave out the default port (browsers send https://app.example)"),
+        ("http://app.example:80", "leave out the default port"),
+        ("https://app.example:99999", "is not an origin (Port out of range"),
+        ("https://app.example:", "is not an origin"),
+    ],
+)
+def test_bad_cors_origins_stop_start_up(raw, message):
+    result = start(EVI360_CORS_ORIGINS=f"https://ok.example,{raw}")
+    assert result.returncode != 0
+    assert "EVI360_CORS_ORIGINS: " in result.stderr and message in result.stderr
+
+
+def test_cors_origins_are_exact_origins_and_turn_the_middleware_on():
+    show = (
+        "import evi360.settings as s; "
+        "print(s.CORS_ALLOWED_ORIGINS, s.MIDDLEWARE[0], s.CORS_URLS_REGEX, s.CORS_ALLOW_CREDENTIALS)"
+    )
+    off = start(code=show).stdout.strip()
+    assert off.startswith("[] evi360.middleware.SecurityMiddleware")  # no CORS at all, as before
+    on = start(
+        code=show, EVI360_CORS_ORIGINS=" https://App.Example , http://localhost:5173,http://[::1]:8000"
+    )
+    assert on.stdout.strip() == (
+        "['https://app.example', 'http://localhost:5173', 'http://[::1]:8000'] "
+        "corsheaders.middleware.CorsMiddleware ^/(api|v1)/ False"
+    )

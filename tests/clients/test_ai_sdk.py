@@ -1,48 +1,33 @@
 """The AI SDK's own client against a live server: the `ai` npm package (DefaultChatTransport,
 readUIMessageStream, reconnectToStream), run by Node from tests/clients/ai-sdk/ (package.json and
-its committed package-lock.json; `npm ci` installs node_modules once, when missing or out of
-date). Text, sources, metadata, a refusal, a failure, resume after a reload, and stop."""
+its committed package-lock.json; tests/support/npm.py's `npm ci` installs node_modules once,
+when missing or out of date). Text, sources, metadata, a refusal, a failure, resume after a
+reload, and stop."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support import npm
 from tests.support.live_server import LiveServer, live_server
 
 CLIENT = Path(__file__).parent / "ai-sdk"
-# What node_modules was installed from (the lockfile's hash): another lockfile means `npm ci` again.
-INSTALLED = CLIENT / "node_modules" / ".installed-from"
-
-
-def _node_major() -> int | None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return None
-    out = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
-    return int(out.strip().lstrip("v").split(".")[0])
+NODE, _ = npm.require_node()
 
 
 @pytest.fixture(scope="session")
 def node_client() -> Path:
-    major = _node_major()
-    if major is None:
-        pytest.skip("node and npm are needed to run the AI SDK's client (tests/clients/ai-sdk)")
+    out = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=True).stdout
+    major = int(out.strip().lstrip("v").split(".")[0])
     if major < 20:
         pytest.skip(f"the AI SDK's client needs Node 20 or later (this is Node {major})")
-    lock = hashlib.sha256((CLIENT / "package-lock.json").read_bytes()).hexdigest()
-    if not INSTALLED.exists() or INSTALLED.read_text() != lock:
-        # From the npm registry, the versions the lockfile pins.
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=CLIENT, check=True, timeout=600
-        )
-        INSTALLED.write_text(lock)
+    npm.install(CLIENT)  # from the npm registry, the versions the lockfile pins
     return CLIENT
 
 
@@ -79,7 +64,7 @@ def server(tmp_path_factory, script_file) -> Iterator[LiveServer]:
 
 def run_client(node_client: Path, server: LiveServer, scenario: str, chat_id: str, **env: str) -> dict:
     done = subprocess.run(
-        ["node", "client.mjs", scenario],
+        [NODE, "client.mjs", scenario],
         cwd=node_client,
         env={**os.environ, "BASE_URL": server.base, "TOKEN": server.token(), "CHAT_ID": chat_id, **env},
         capture_output=True,

@@ -1,7 +1,8 @@
 """examples/react-chat, built and driven in a real browser: `npm ci` (when node_modules is missing
 or from another lockfile) and `npm run build`, then `vite preview` serving the build with its
 proxy to a live server (so the app is on one origin with the API, as the example documents), and
-Debian's Chromium driven by Playwright. The offline model
+Debian's Chromium driven by Playwright. Once more across origins: built with the server's
+absolute URL, served from another port with no proxy, the server allowing it by EVI360_CORS_ORIGINS. The offline model
 pauses between words, so an answer lasts long enough to reload and to stop it mid-answer.
 
 A screenshot of the finished answer is saved to var/test-artifacts/react-chat.png.
@@ -9,11 +10,14 @@ A screenshot of the finished answer is saved to var/test-artifacts/react-chat.pn
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -21,7 +25,7 @@ import pytest
 
 from tests.support import chromium, npm
 from tests.support.chromium import CHROMIUM
-from tests.support.live_server import PASSWORD, ROOT, USERNAME, free_port, live_server
+from tests.support.live_server import PASSWORD, ROOT, USERNAME, LiveServer, free_port, live_server
 
 EXAMPLE = ROOT / "examples" / "react-chat"
 ARTIFACTS = ROOT / "var" / "test-artifacts"
@@ -96,18 +100,55 @@ def browser():
         yield browser
 
 
-@pytest.fixture
-def page(browser, app_url) -> Iterator[Page]:
-    """The app in a new browser context, signed in."""
+class _StaticFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # a line per request otherwise
+        pass
+
+
+@pytest.fixture(scope="module")
+def cross_origin(tmp_path_factory) -> Iterator[tuple[str, LiveServer]]:
+    """(the app's URL, the server): the app built with the server's absolute URL
+    (VITE_EVI360_URL) and served from another origin (port) by a plain static file server, no
+    proxy; the server lists that origin in EVI360_CORS_ORIGINS."""
+    npm.install(EXAMPLE)
+    out = tmp_path_factory.mktemp("react-cors-dist")
+    static = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_StaticFiles, directory=str(out)))
+    app = f"http://127.0.0.1:{static.server_address[1]}"
+    threading.Thread(target=static.serve_forever, daemon=True).start()
+    try:
+        with live_server(tmp_path_factory.mktemp("react-cors"), EVI360_CORS_ORIGINS=app) as server:
+            built = subprocess.run(
+                [NODE, "node_modules/vite/bin/vite.js", "build", "--outDir", str(out), "--emptyOutDir"],
+                cwd=EXAMPLE,
+                env={**os.environ, "VITE_EVI360_URL": server.base},
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert built.returncode == 0, built.stdout + built.stderr
+            yield f"{app}/", server
+    finally:
+        static.shutdown()
+        static.server_close()
+
+
+def signed_in(browser, url: str) -> Page:
+    """The app at ``url`` in a new browser context, signed in."""
     context = browser.new_context(locale="nl-NL", viewport={"width": 1100, "height": 800})
     page = context.new_page()
-    page.goto(app_url)
+    page.goto(url)
     page.fill("input[name=username]", USERNAME)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=question]")
+    return page
+
+
+@pytest.fixture
+def page(browser, app_url) -> Iterator[Page]:
+    page = signed_in(browser, app_url)
     yield page
-    context.close()
+    page.context.close()
 
 
 def ask_until_streaming(page: Page) -> None:
@@ -201,3 +242,20 @@ def test_stop_cancels_the_answer_on_the_server(page, server):
 
     record = finished_session(server, session_id)
     assert record["status"] == "cancelled"
+
+
+def test_an_app_on_another_origin_signs_in_and_streams_through_cors(browser, cross_origin):
+    app_url, server = cross_origin
+    page = signed_in(browser, app_url)  # POST /api/v1/auth/token/ across origins, preflighted
+    try:
+        with page.expect_response(f"{server.base}/api/v1/chat") as chat:
+            ask_until_streaming(page)
+        assert chat.value.status == 200
+        assert chat.value.headers["access-control-allow-origin"] == app_url.rstrip("/")
+        wait_until_ready(page)
+        answer = page.get_by_test_id("answer-text").text_content()
+        assert "[1]" in answer
+        expect(page.get_by_test_id("source").first).to_be_visible()
+        assert_recorded_as_shown(server, page, answer)
+    finally:
+        page.context.close()

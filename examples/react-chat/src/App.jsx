@@ -1,9 +1,10 @@
 import { useEffect, useMemo, useState } from "react";
 import { useChat } from "@ai-sdk/react";
 import { DefaultChatTransport } from "ai";
+import { EVI360 } from "./api.js";
 import { authHeaders, signIn, signOut, signedIn } from "./auth.js";
 
-const API = "/api/v1/chat";
+const API = `${EVI360}/api/v1/chat`;
 
 // The chat id is the conversation's id on the server. It is kept in the address (?chat=) so a
 // reload asks the server for the same chat's running answer (`resume: true`).

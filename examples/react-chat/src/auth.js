@@ -1,3 +1,5 @@
+import { EVI360 } from "./api.js";
+
 // Sign-in with the EVI 360 JWT endpoints. The tokens live in sessionStorage: they survive a
 // reload (so the chat can resume its answer) but not the tab.
 const KEY = "evi360-tokens";
@@ -12,7 +14,7 @@ export function signOut() {
 }
 
 export async function signIn(username, password) {
-  const response = await fetch("/api/v1/auth/token/", {
+  const response = await fetch(`${EVI360}/api/v1/auth/token/`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ username, password }),
@@ -31,7 +33,7 @@ function expiresAt(jwt) {
 let refreshing = null;
 
 async function refresh(tokens) {
-  const response = await fetch("/api/v1/auth/token/refresh/", {
+  const response = await fetch(`${EVI360}/api/v1/auth/token/refresh/`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ refresh: tokens.refresh }),
