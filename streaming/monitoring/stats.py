@@ -141,11 +141,10 @@ def timeline(since: datetime, until: datetime | None = None) -> list[Bucket]:
 
 
 def latest_down(since: datetime, until: datetime, limit: int = 10) -> list[AnswerFeedback]:
-    """The newest 👎 on answers of the window, with their sessions."""
+    """The newest 👎 given in the window, with their sessions. By the time given, not the answer's
+    (unlike the counts): it reads the feedback's own index newest first and stops at ``limit``."""
     return list(
-        AnswerFeedback.objects.filter(
-            rating=Rating.DOWN, session__created_at__gte=since, session__created_at__lt=until
-        )
+        AnswerFeedback.objects.filter(rating=Rating.DOWN, created_at__gte=since, created_at__lt=until)
         .select_related("session")
         .order_by("-created_at", "-pk")[:limit]
     )

@@ -20,7 +20,10 @@ def rated(user):
     now = timezone.now()
 
     def rate(minutes_ago: float, rating: str, **fields) -> AnswerFeedback:
-        return AnswerFeedback.objects.create(session=log_session(user, minutes_ago), rating=rating, **fields)
+        given = AnswerFeedback.objects.create(session=log_session(user, minutes_ago), rating=rating, **fields)
+        # Given a minute after the answer.
+        AnswerFeedback.objects.filter(pk=given.pk).update(created_at=now - timedelta(minutes=minutes_ago - 1))
+        return given
 
     rate(30, "down", reasons=["incorrect"], comment="Klopt niet")
     rate(31, "up")
@@ -56,9 +59,9 @@ def test_the_timeline_has_the_feedback_per_bucket(rated):
 
 def test_the_latest_down_answers_newest_first_within_the_window(rated):
     latest = stats.latest_down(rated - timedelta(hours=24), rated + timedelta(seconds=1))
-    # Given last, shown first; the 👎 of 10 days ago is outside the window, the 👍 are not 👎.
-    assert [f.reasons for f in latest] == [["incomplete"], ["incorrect"]]
-    assert latest[1].session.query == "Hoe zwaar mag ik tillen?"
+    # Newest first; the 👎 of 10 days ago is outside the window, the 👍 are not 👎.
+    assert [f.reasons for f in latest] == [["incorrect"], ["incomplete"]]
+    assert latest[0].session.query == "Hoe zwaar mag ik tillen?" and latest[0].comment == "Klopt niet"
 
 
 def test_the_charts_draw_the_ratings_and_the_rate(rated):
