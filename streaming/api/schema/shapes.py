@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme, TokenRefreshSerializerExtension
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from rest_framework import serializers
 
 
@@ -29,6 +29,22 @@ class JWTScheme(SimpleJWTScheme):
 
 class TokenRefreshShape(TokenRefreshSerializerExtension):
     target_class = "streaming.access.tokens.TokenRefreshSerializer"
+
+
+class FeedbackBodyShape(OpenApiSerializerExtension):
+    """The feedback body with its one rule across fields: reasons go with a 👎 only (the fuzz
+    sends what the schema allows, and expects it taken)."""
+
+    target_class = "streaming.api.bodies.FeedbackBodySerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = super().map_serializer(auto_schema, direction)
+        no_reasons = {"type": ["array", "null"], "maxItems": 0}
+        schema["anyOf"] = [
+            {"properties": {"rating": {"const": "down"}}},
+            {"properties": {"reasons": no_reasons}},
+        ]
+        return schema
 
 
 class ErrorDetailSerializer(serializers.Serializer):
