@@ -31,7 +31,9 @@ def _refuse(code: str, message: str) -> serializers.ValidationError:
 class QueryField(serializers.CharField):
     """A question: a string that is not blank, at most ``max_length`` as sent (before strip()), no NUL."""
 
-    def run_validation(self, data: Any = empty) -> str:
+    def run_validation(self, data: Any = empty) -> str | None:
+        if data is empty:  # allowed with ``regenerate`` only (``StreamQuerySerializer.check``)
+            return None
         if not isinstance(data, str) or not data.strip():
             raise _refuse("invalid_query", "'query' must be a non-empty string.")
         if len(data) > MAX_QUERY_CHARS:
@@ -53,7 +55,7 @@ class LanguageField(serializers.ChoiceField):
         return data
 
 
-class ConversationIdField(serializers.UUIDField):
+class IdField(serializers.UUIDField):
     """A UUID written as a string (any form ``uuid.UUID`` reads), or None when absent or null."""
 
     def run_validation(self, data: Any = empty) -> uuid.UUID | None:
@@ -64,11 +66,15 @@ class ConversationIdField(serializers.UUIDField):
                 return uuid.UUID(data)
         except ValueError:
             pass
-        raise _refuse("invalid_conversation_id", "'conversation_id' must be a UUID.")
+        raise _refuse(f"invalid_{self.field_name}", f"'{self.field_name}' must be a UUID.")
 
 
 class StreamQuerySerializer(serializers.Serializer):
-    query = QueryField(max_length=MAX_QUERY_CHARS, help_text="The question, in Dutch or English.")
+    query = QueryField(
+        max_length=MAX_QUERY_CHARS,
+        required=False,
+        help_text="The question, in Dutch or English. Required unless `regenerate` is given.",
+    )
     language = LanguageField(
         choices=["auto", "nl", "en"],
         required=False,
@@ -76,10 +82,25 @@ class StreamQuerySerializer(serializers.Serializer):
         default="auto",
         help_text="`auto` (default): detected from the question.",
     )
-    conversation_id = ConversationIdField(
+    conversation_id = IdField(
         required=False,
         allow_null=True,
         help_text="Continue this conversation of yours; a new one is started when absent.",
+    )
+
+    @staticmethod
+    def check(values: dict[str, Any]) -> None:
+        if values["query"] is None and values["regenerate"] is None:
+            raise _refuse("invalid_query", "'query' must be a non-empty string.")
+
+    regenerate = IdField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Answer this earlier session of yours again, as a new session in its conversation, "
+            "with the history it had (it and the turns after it leave the history). Its question "
+            "is asked: `query` may be left out, and must equal it if given."
+        ),
     )
 
 
@@ -107,4 +128,10 @@ def validated(serializer_class: type[serializers.Serializer], raw: bytes) -> dic
             (first, *_) = exc.detail
             status = getattr(serializer_class, "STATUS", {}).get(first.code, 400)
             raise ApiError(status, first.code, str(first)) from None
+    if (check := getattr(serializer_class, "check", None)) is not None:  # rules across fields
+        try:
+            check(values)
+        except serializers.ValidationError as exc:
+            (first, *_) = exc.detail
+            raise ApiError(400, first.code, str(first)) from None
     return values

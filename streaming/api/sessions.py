@@ -43,6 +43,12 @@ class SessionSerializer(serializers.ModelSerializer):
     citations = CitationSerializer(many=True, read_only=True)
     conversation_id = serializers.UUIDField(read_only=True, allow_null=True)
     model = serializers.CharField(source="model_name")
+    regenerates = serializers.UUIDField(
+        source="regenerates_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The earlier session of the conversation this one answers again (Regenerate).",
+    )
 
     class Meta:
         model = StreamSession
@@ -66,6 +72,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "output_tokens",
             "answer",
             "citations",
+            "regenerates",
         ]
 
 
