@@ -175,6 +175,45 @@ class StreamCitation(models.Model):
         return f"[{self.marker}] {self.title}"
 
 
+class Rating(models.TextChoices):
+    UP = "up", "up"
+    DOWN = "down", "down"
+
+
+class Reason(models.TextChoices):
+    """Why an answer got a 👎 (only with ``down``)."""
+
+    INCORRECT = "incorrect", "incorrect"
+    INCOMPLETE = "incomplete", "incomplete"
+    WRONG_SOURCES = "wrong_sources", "wrong sources"
+    WRONG_LANGUAGE = "wrong_language", "wrong language"
+    OTHER = "other", "other"
+
+
+class AnswerFeedback(models.Model):
+    """The asker's 👍/👎 on one answer: one per session, sent again it is updated. Kept with the
+    session (and deleted with it) so the stream log, the dashboard and the export read it there."""
+
+    MAX_COMMENT_CHARS = 2000
+
+    session = models.OneToOneField(StreamSession, on_delete=models.CASCADE, related_name="feedback")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    # A list of distinct ``Reason`` values; a JSON list rather than a table: it is only ever read
+    # whole, with its feedback (checked by streaming.api.feedback).
+    reasons = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "answer feedback"
+        verbose_name_plural = "answer feedback"
+
+    def __str__(self) -> str:
+        return f"{self.rating} on {self.session_id}"
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def usable(self) -> ApiKeyQuerySet:
         return self.filter(revoked_at__isnull=True, user__is_active=True)

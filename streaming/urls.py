@@ -5,7 +5,7 @@ from django.urls import path
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from streaming.aisdk import views as aisdk
-from streaming.api import accounts, sessions, streams
+from streaming.api import accounts, feedback, sessions, streams
 from streaming.monitoring import health
 from streaming.openai import views as openai
 from streaming.web import views as web
@@ -25,6 +25,7 @@ urlpatterns = [
     path("api/v1/stream/sessions/", streams.sessions, name="session_list"),
     path("api/v1/stream/sessions/<uuid:pk>", streams.session_detail, name="session_detail"),
     path("api/v1/stream/sessions/<uuid:pk>/events", streams.session_events, name="session_events"),
+    path("api/v1/stream/sessions/<uuid:pk>/feedback", feedback.feedback, name="session_feedback"),
     path("api/v1/chat", aisdk.chat, name="aisdk_chat"),
     path("api/v1/chat/<str:chat_id>/stream", aisdk.chat_stream, name="aisdk_chat_stream"),
     path("api/v1/chat/<str:chat_id>/stop", aisdk.chat_stop, name="aisdk_chat_stop"),

@@ -8,12 +8,14 @@ import functools
 import uuid
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import empty
 
 from citations.language import SUPPORTED
 from evi360 import parsing
 from evi360.errors import ApiError
+from streaming.models import AnswerFeedback, Rating, Reason
 
 MAX_QUERY_CHARS = 4000
 LANGUAGES = {"auto", *SUPPORTED}
@@ -102,6 +104,77 @@ class StreamQuerySerializer(serializers.Serializer):
             "is asked: `query` may be left out, and must equal it if given."
         ),
     )
+
+
+class RatingField(serializers.ChoiceField):
+    def run_validation(self, data: Any = empty) -> str:
+        if not isinstance(data, str) or data not in Rating.values:
+            raise _refuse("invalid_rating", "'rating' must be 'up' or 'down'.")
+        return data
+
+
+@extend_schema_field(
+    {"type": "array", "items": {"enum": Reason.values, "type": "string"}, "uniqueItems": True, "maxItems": 5}
+)
+class ReasonsField(serializers.ListField):
+    """Distinct reasons (an empty list when absent or null)."""
+
+    def run_validation(self, data: Any = empty) -> list[str]:
+        if data is empty or data is None:
+            return []
+        if not isinstance(data, list) or not all(isinstance(r, str) and r in Reason.values for r in data):
+            raise _refuse("invalid_reasons", f"'reasons' must be a list of: {', '.join(Reason.values)}.")
+        if len(set(data)) != len(data):
+            raise _refuse("invalid_reasons", "'reasons' must not name a reason twice.")
+        return data
+
+
+# The length is checked once trimmed, as documented; the schema gives the simpler bound.
+@extend_schema_field(
+    {"type": "string", "maxLength": AnswerFeedback.MAX_COMMENT_CHARS, "pattern": r"^[^\x00]*$"}
+)
+class CommentField(serializers.CharField):
+    """Free text, trimmed, at most ``AnswerFeedback.MAX_COMMENT_CHARS`` once trimmed, no NUL; ""
+    when absent or null."""
+
+    def run_validation(self, data: Any = empty) -> str:
+        if data is empty or data is None:
+            return ""
+        if not isinstance(data, str):
+            raise _refuse("invalid_comment", "'comment' must be a string.")
+        data = data.strip()
+        if len(data) > AnswerFeedback.MAX_COMMENT_CHARS:
+            limit = AnswerFeedback.MAX_COMMENT_CHARS
+            raise _refuse("comment_too_long", f"'comment' is longer than {limit} characters.")
+        if "\x00" in data:
+            raise _refuse("invalid_comment", "'comment' must not contain NUL characters.")
+        return data
+
+
+class FeedbackBodySerializer(serializers.Serializer):
+    rating = RatingField(choices=Rating.values, help_text="👍 `up` or 👎 `down`.")
+    reasons = ReasonsField(
+        child=serializers.ChoiceField(choices=Reason.values),
+        required=False,
+        allow_null=True,
+        max_length=len(Reason.values),
+        help_text="Why 👎: distinct reasons, with `down` only.",
+    )
+    comment = CommentField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=AnswerFeedback.MAX_COMMENT_CHARS,
+        help_text="Optional, at most 2000 characters once trimmed; no NUL.",
+    )
+
+
+def validated_feedback(raw: bytes) -> dict[str, Any]:
+    """A feedback body (``FeedbackBodySerializer``), or an ``ApiError``: reasons come with a 👎 only."""
+    body = validated(FeedbackBodySerializer, raw)
+    if body["rating"] == Rating.UP and body["reasons"]:
+        raise ApiError(400, "invalid_reasons", "'reasons' go with rating 'down' only.")
+    return body
 
 
 @functools.cache

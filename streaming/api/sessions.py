@@ -14,7 +14,7 @@ from rest_framework.pagination import PageNumberPagination
 
 from evi360 import parsing
 from streaming.engine.generate import snippet
-from streaming.models import Conversation, Status, StreamCitation, StreamSession
+from streaming.models import AnswerFeedback, Conversation, Reason, Status, StreamCitation, StreamSession
 
 
 class CitedSourceSerializer(serializers.Serializer):
@@ -39,8 +39,19 @@ class CitationSerializer(serializers.Serializer):
     source = CitedSourceSerializer(source="*")
 
 
+class FeedbackSerializer(serializers.ModelSerializer):
+    """The asker's 👍/👎 on the answer, given and changed at the session's feedback URL."""
+
+    class Meta:
+        model = AnswerFeedback
+        fields = ["rating", "reasons", "comment", "created_at", "updated_at"]
+
+    reasons = serializers.ListField(child=serializers.ChoiceField(choices=Reason.values))
+
+
 class SessionSerializer(serializers.ModelSerializer):
     citations = CitationSerializer(many=True, read_only=True)
+    feedback = FeedbackSerializer(read_only=True, allow_null=True, help_text="The asker's 👍/👎, or null.")
     conversation_id = serializers.UUIDField(read_only=True, allow_null=True)
     model = serializers.CharField(source="model_name")
     regenerates = serializers.UUIDField(
@@ -73,6 +84,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "answer",
             "citations",
             "regenerates",
+            "feedback",
         ]
 
 
@@ -113,7 +125,8 @@ class SessionPagination(PageNumberPagination):
         return parameters
 
 
-CITATIONS = ("citations", "citations__chunk")
+# What a session's serializer reads besides the session: its citations and its feedback.
+CITATIONS = ("citations", "citations__chunk", "feedback")
 
 
 class _OwnSessions:

@@ -34,6 +34,9 @@ OUTCOMES = Counter("evi360_streams_total", "Streams by outcome", ["status"])
 ERRORS = Counter("evi360_stream_errors_total", "Streams that ended in an error, by code", ["code"])
 TOKENS = Counter("evi360_stream_tokens_total", "Token events streamed")
 ACTIVE = Gauge("evi360_streams_active", "Streams running now", multiprocess_mode="livesum")
+# Counted when a rating is given or changed (not when a comment alone changes); a counter only
+# rises, so a withdrawn feedback stays counted: the dashboard has the current figures.
+FEEDBACK = Counter("evi360_answer_feedback_total", "Ratings given to answers (up or down)", ["rating"])
 
 
 def record_start() -> None:
@@ -51,6 +54,10 @@ def record_end(
         TTFT.observe(ttft_ms)
     DURATION.observe(duration_ms / 1000)
     TOKENS.inc(token_events)
+
+
+def record_feedback(rating: str) -> None:
+    FEEDBACK.labels(rating=rating).inc()
 
 
 def exposition() -> bytes:

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from evi360 import parsing
 from streaming.aisdk.request import ChatRequestSerializer
-from streaming.api.bodies import StreamQuerySerializer
+from streaming.api.bodies import FeedbackBodySerializer, StreamQuerySerializer
 from streaming.api.schema.events import EVENTS, PROTOCOL_DOC, UI_MESSAGE_PROTOCOL_DOC
 from streaming.api.schema.shapes import (
     CancellingSerializer,
@@ -28,7 +28,7 @@ from streaming.api.schema.shapes import (
     FinishedAnswerSerializer,
     SessionCreatedSerializer,
 )
-from streaming.api.sessions import SessionDetail, SessionList, SessionSerializer
+from streaming.api.sessions import FeedbackSerializer, SessionDetail, SessionList, SessionSerializer
 from streaming.models import Status
 
 
@@ -198,6 +198,58 @@ class SessionEventsDoc(APIView):
         _documentation_only()
 
 
+class FeedbackDoc(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="stream_sessions_feedback",
+        tags=["stream"],
+        summary="Rate an answer (👍/👎), or change your rating",
+        description=(
+            "One feedback per session: sending it again replaces it (200). `reasons` only with "
+            "`down`. Only a finished answer can be rated."
+        ),
+        request=FeedbackBodySerializer,
+        examples=[
+            OpenApiExample(
+                "A 👎",
+                value={"rating": "down", "reasons": ["incomplete"], "comment": "Mist de termijnen."},
+                request_only=True,
+            )
+        ],
+        responses={
+            201: FeedbackSerializer,
+            200: FeedbackSerializer,
+            400: _error(
+                "Invalid JSON or field (`invalid_rating`, `invalid_reasons`, `invalid_comment`, "
+                "`comment_too_long`), or reasons with `up`."
+            ),
+            401: _error("No or invalid credentials."),
+            403: _error("Session caller without a valid CSRF token."),
+            404: _error("Not one of your sessions."),
+            409: _error("The answer is still streaming (`session_running`)."),
+            415: _error("The body is not `application/json`."),
+        },
+    )
+    def post(self, request: Any, *args: Any, **kwargs: Any) -> NoReturn:
+        _documentation_only()
+
+    @extend_schema(
+        operation_id="stream_sessions_feedback_withdraw",
+        tags=["stream"],
+        summary="Withdraw your rating of an answer",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Withdrawn."),
+            401: _error("No or invalid credentials."),
+            403: _error("Session caller without a valid CSRF token."),
+            404: _error("Not one of your sessions, or not rated (`not_found`)."),
+        },
+    )
+    def delete(self, request: Any, *args: Any, **kwargs: Any) -> NoReturn:
+        _documentation_only()
+
+
 def _ui_message_stream(description: str) -> OpenApiResponse:
     return OpenApiResponse(
         {"$ref": "#/components/schemas/UIMessageStreamEvent"},
@@ -288,6 +340,7 @@ DOCUMENTED = {
     "session_list": SessionsDoc,
     "session_detail": SessionDetailDoc,
     "session_events": SessionEventsDoc,
+    "session_feedback": FeedbackDoc,
     "aisdk_chat": ChatDoc,
     "aisdk_chat_stream": ChatStreamDoc,
     "aisdk_chat_stop": ChatStopDoc,
