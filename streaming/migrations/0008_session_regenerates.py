@@ -5,7 +5,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streaming', '0006_ai_sdk_chats'),
+        ('streaming', '0007_answer_feedback'),
     ]
 
     operations = [
