@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme, TokenRefreshSerializerExtension
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from rest_framework import serializers
 
 
@@ -29,6 +29,27 @@ class JWTScheme(SimpleJWTScheme):
 
 class TokenRefreshShape(TokenRefreshSerializerExtension):
     target_class = "streaming.access.tokens.TokenRefreshSerializer"
+
+
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class StreamQueryShape(OpenApiSerializerExtension):
+    """A question's body needs ``query``, or ``regenerate`` (the session whose question is asked
+    again): a rule across fields, which DRF's fields cannot state."""
+
+    target_class = "streaming.api.bodies.StreamQuerySerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target_class, direction, bypass_extensions=True)
+        # Spelled out as a pattern too: a fuzzer that merges the ``anyOf`` keeps patterns, not formats.
+        for name in ("conversation_id", "regenerate"):
+            schema["properties"][name]["pattern"] = UUID_PATTERN
+        schema["anyOf"] = [
+            {"required": ["query"]},
+            {"required": ["regenerate"], "properties": {"regenerate": {"type": "string"}}},
+        ]
+        return schema
 
 
 class ErrorDetailSerializer(serializers.Serializer):
