@@ -139,3 +139,16 @@ async def test_refusals(small_kb, user, access_token, async_client, seen, django
     # The right conversation given explicitly is fine.
     status, _ = await ask(async_client, token, {"regenerate": first, "conversation_id": conversation})
     assert status == 200
+
+
+def test_the_admin_session_detail_links_the_regenerated_session(client, user, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    staff = django_user_model.objects.create_user("staff", password="a-long-pass-123", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_streamsession"))
+    conversation = Conversation.objects.create(user=user, title="t")
+    earlier = log_session(user, 2, conversation=conversation, superseded=True)
+    again = log_session(user, 1, conversation=conversation, regenerates=earlier)
+    client.force_login(staff)
+    detail = client.get(f"/admin/streaming/streamsession/{again.pk}/change/").content.decode()
+    assert "Regenerates" in detail and f"/admin/streaming/streamsession/{earlier.pk}/change/" in detail
