@@ -3,7 +3,8 @@
     .venv/bin/python bench/dashboard.py                  # SQLite (a fresh file under var/)
     .venv/bin/python bench/dashboard.py --postgres URL   # PostgreSQL (its tables are replaced)
 
-Generates sessions spread over 30 days with a realistic mix of outcomes, then times the
+Generates sessions spread over 30 days with a realistic mix of outcomes (5 % of the answers
+rated, a quarter of those 👎), then times the
 dashboard's queries (summary + timeline) for each window. Target: the 7-day view under 300 ms on
 PostgreSQL. A benchmark reports figures; it asserts nothing.
 """
@@ -29,7 +30,7 @@ def build(count: int, seed: int = 11) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from streaming.models import StreamSession
+    from streaming.models import AnswerFeedback, StreamSession
 
     StreamSession.objects.all().delete()
     users = [get_user_model().objects.get_or_create(username=f"bench{i}")[0] for i in range(50)]
@@ -43,7 +44,16 @@ def build(count: int, seed: int = 11) -> None:
         "interrupted": ["interrupted"],
         "completed": [""],
     }
-    batch = []
+    batch: list[StreamSession] = []
+
+    def flush() -> None:
+        StreamSession.objects.bulk_create(batch)
+        rated = [s for s in batch if s.status == "completed" and rng.random() < 0.05]
+        AnswerFeedback.objects.bulk_create(
+            AnswerFeedback(session=s, rating="down" if rng.random() < 0.25 else "up") for s in rated
+        )
+        batch.clear()
+
     with transaction.atomic():
         for _ in range(count):
             status = rng.choice(outcomes)
@@ -65,9 +75,8 @@ def build(count: int, seed: int = 11) -> None:
                 )
             )
             if len(batch) == 5000:
-                StreamSession.objects.bulk_create(batch)
-                batch = []
-        StreamSession.objects.bulk_create(batch)
+                flush()
+        flush()
 
 
 def main() -> None:
@@ -89,6 +98,7 @@ def main() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE streaming_streamsession")
+            cursor.execute("ANALYZE streaming_answerfeedback")
     print(
         f"dashboard on {connection.vendor}: {args.sessions} sessions over 30 days (built in {time.perf_counter() - started:.1f} s)"
     )

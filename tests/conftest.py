@@ -171,6 +171,23 @@ def log_session(user, minutes_ago: float = 0, **fields):
     return StreamSession.objects.create(user=user, **{**defaults, **fields})
 
 
+def cite(session, title: str, marker: int = 1, offset: int = 15):
+    """A citation in the stream log of the source titled ``title`` (its first passage)."""
+    from citations.models import Source
+    from streaming.models import StreamCitation
+
+    source = Source.objects.get(title=title)
+    return StreamCitation.objects.create(
+        session=session,
+        marker=marker,
+        source=source,
+        chunk=source.chunks.first(),
+        title=source.title,
+        url=source.url,
+        offset=offset,
+    )
+
+
 async def new_session(user, query: str = "Hoe zwaar mag ik tillen?", language: str = "nl"):
     """A session opened the way the API opens one (row written, status streaming)."""
     from datetime import timedelta

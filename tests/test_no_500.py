@@ -80,6 +80,8 @@ REST_JSON_ENDPOINTS = [
     "/api/v1/auth/logout/",
     "/api/v1/stream/query",
     "/api/v1/stream/sessions/",
+    # The body is read before the session is looked up: any session id will do.
+    f"/api/v1/stream/sessions/{uuid.UUID(int=1)}/feedback",
 ]
 
 
@@ -247,6 +249,8 @@ def test_post_v1_models_with_a_browser_session_is_405_not_a_csrf_page(web):
         ("put", "/api/v1/stream/sessions/"),
         ("post", "/api/v1/stream/sessions/{}"),
         ("post", "/api/v1/stream/sessions/{}/events"),
+        ("get", "/api/v1/stream/sessions/{}/feedback"),
+        ("put", "/api/v1/stream/sessions/{}/feedback"),
         ("post", "/api/v1/conversations/"),
         ("put", "/api/v1/conversations/{}"),
         ("post", "/api/schema/"),
@@ -290,6 +294,7 @@ def test_csrf_failure_view_answers_each_family(rf):
         ("/api/v1/stream/query", '{"query": "' + "x" * 3_000_000 + '"}'),
         ("/api/v1/auth/token/", '{"username": "' + "x" * 3_000_000 + '"}'),
         ("/api/v1/stream/sessions/", '{"query": "' + "x" * 3_000_000 + '"}'),
+        (f"/api/v1/stream/sessions/{uuid.UUID(int=1)}/feedback", '{"comment": "' + "x" * 3_000_000 + '"}'),
         ("/v1/chat/completions", '{"model": "' + "x" * 3_000_000 + '"}'),
     ],
 )

@@ -34,7 +34,7 @@ class QueryField(serializers.CharField):
     """A question: a string that is not blank, at most ``max_length`` as sent (before strip()), no NUL."""
 
     def run_validation(self, data: Any = empty) -> str | None:
-        if data is empty:  # allowed with ``regenerate`` only (``StreamQuerySerializer.check``)
+        if data is empty:  # allowed with ``regenerate`` only (``validated_question``)
             return None
         if not isinstance(data, str) or not data.strip():
             raise _refuse("invalid_query", "'query' must be a non-empty string.")
@@ -89,11 +89,6 @@ class StreamQuerySerializer(serializers.Serializer):
         allow_null=True,
         help_text="Continue this conversation of yours; a new one is started when absent.",
     )
-
-    @staticmethod
-    def check(values: dict[str, Any]) -> None:
-        if values["query"] is None and values["regenerate"] is None:
-            raise _refuse("invalid_query", "'query' must be a non-empty string.")
 
     regenerate = IdField(
         required=False,
@@ -169,6 +164,15 @@ class FeedbackBodySerializer(serializers.Serializer):
     )
 
 
+def validated_question(raw: bytes) -> dict[str, Any]:
+    """A question's body (``StreamQuerySerializer``), or an ``ApiError``: ``query`` may be left
+    out only when ``regenerate`` names the session whose question is asked again."""
+    body = validated(StreamQuerySerializer, raw)
+    if body["query"] is None and body["regenerate"] is None:
+        raise ApiError(400, "invalid_query", "'query' must be a non-empty string.")
+    return body
+
+
 def validated_feedback(raw: bytes) -> dict[str, Any]:
     """A feedback body (``FeedbackBodySerializer``), or an ``ApiError``: reasons come with a 👎 only."""
     body = validated(FeedbackBodySerializer, raw)
@@ -201,10 +205,4 @@ def validated(serializer_class: type[serializers.Serializer], raw: bytes) -> dic
             (first, *_) = exc.detail
             status = getattr(serializer_class, "STATUS", {}).get(first.code, 400)
             raise ApiError(status, first.code, str(first)) from None
-    if (check := getattr(serializer_class, "check", None)) is not None:  # rules across fields
-        try:
-            check(values)
-        except serializers.ValidationError as exc:
-            (first, *_) = exc.detail
-            raise ApiError(400, first.code, str(first)) from None
     return values

@@ -21,7 +21,7 @@ from evi360 import parsing
 from evi360.db import run_db
 from evi360.errors import ApiError, error_response
 from streaming.access.auth import Caller
-from streaming.api.bodies import StreamQuerySerializer, validated
+from streaming.api.bodies import validated_question
 from streaming.api.decorators import authorize
 from streaming.api.responses import EventStreamResponse
 from streaming.api.sessions import session_detail_view, session_list_view
@@ -44,7 +44,7 @@ class Question:
 
 
 def parse_query(request: HttpRequest) -> Question:
-    body = validated(StreamQuerySerializer, request.body)
+    body = validated_question(request.body)
     language = body["language"]
     return Question(
         body["query"], None if language == "auto" else language, body["conversation_id"], body["regenerate"]

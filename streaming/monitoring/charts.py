@@ -23,6 +23,8 @@ STATUS_COLORS = {
     "streaming": "#1971c2",
 }
 PERCENTILE_COLORS = {50: "#1971c2", 95: "#e67700", 99: "#c92a2a"}
+RATING_COLORS = {"up": "#2b8a3e", "down": "#c92a2a"}
+RATING_NAMES = {"up": "👍", "down": "👎"}
 
 
 def _nice_max(value: float) -> float:
@@ -72,17 +74,18 @@ def _legend(items: Sequence[tuple[str, str]]) -> str:
     return "".join(parts)
 
 
-def streams_by_status(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeString:
-    """Stacked bars: streams per bucket, one colour per status."""
-    totals = [sum(b.by_status.values()) for b in buckets]
-    maximum = _nice_max(max(totals, default=0))
+def _stacked_bars(
+    counts: Sequence[dict[str, int]], labels: Sequence[str], colors: dict[str, str], names: dict[str, str]
+) -> SafeString:
+    """Stacked bars: one per bucket, one segment per key of ``colors`` (``names``: the key as shown)."""
+    maximum = _nice_max(max((sum(c.values()) for c in counts), default=0))
     parts = _frame(maximum, "", labels)
     plot_h = HEIGHT - TOP - BOTTOM
-    slot = (WIDTH - LEFT - RIGHT) / max(1, len(buckets))
-    for i, bucket in enumerate(buckets):
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(counts))
+    for i, bucket in enumerate(counts):
         y = TOP + plot_h
-        for status, color in STATUS_COLORS.items():
-            count = bucket.by_status.get(status, 0)
+        for key, color in colors.items():
+            count = bucket.get(key, 0)
             if not count:
                 continue
             h = plot_h * count / maximum
@@ -90,24 +93,28 @@ def streams_by_status(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeS
             parts.append(
                 f'<rect x="{LEFT + slot * i + slot * 0.1:.1f}" y="{y:.1f}" width="{slot * 0.8:.1f}" '
                 f'height="{h:.1f}" fill="{color}">'
-                f"<title>{escape(labels[i])}: {count} {escape(status)}</title></rect>"
+                f"<title>{escape(labels[i])}: {count} {escape(names[key])}</title></rect>"
             )
-    parts.append(_legend(list(STATUS_COLORS.items())))
+    parts.append(_legend([(names[key], color) for key, color in colors.items()]))
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
 
-def ttft_percentiles(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeString:
-    """Lines: p50/p95/p99 time to first token per bucket (gaps where a bucket had no streams)."""
-    values = [v for b in buckets for v in b.ttft.values() if v is not None]
-    maximum = _nice_max(max(values, default=0))
-    parts = _frame(maximum, " ms", labels)
+def _lines(
+    series: dict[str, tuple[str, Sequence[float | None]]],
+    labels: Sequence[str],
+    unit: str,
+    maximum: float | None = None,
+) -> SafeString:
+    """Lines: ``series`` is name -> (colour, a value or None per bucket); gaps where None."""
+    values = [v for _, points in series.values() for v in points if v is not None]
+    maximum = maximum or _nice_max(max(values, default=0))
+    parts = _frame(maximum, unit, labels)
     plot_h = HEIGHT - TOP - BOTTOM
-    slot = (WIDTH - LEFT - RIGHT) / max(1, len(buckets))
-    for percentile, color in PERCENTILE_COLORS.items():
+    slot = (WIDTH - LEFT - RIGHT) / max(1, len(labels))
+    for name, (color, bucket_values) in series.items():
         points = []
-        for i, bucket in enumerate(buckets):
-            value = bucket.ttft.get(percentile)
+        for i, value in enumerate(bucket_values):
             if value is None:
                 continue
             x = LEFT + slot * (i + 0.5)
@@ -115,12 +122,34 @@ def ttft_percentiles(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeSt
             points.append(f"{x:.1f},{y:.1f}")
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{color}">'
-                f"<title>{escape(labels[i])}: p{percentile} {value} ms</title></circle>"
+                f"<title>{escape(labels[i])}: {escape(name)} {value}{escape(unit)}</title></circle>"
             )
         if len(points) > 1:
             parts.append(
                 f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(points)}"/>'
             )
-    parts.append(_legend([(f"p{p}", c) for p, c in PERCENTILE_COLORS.items()]))
+    parts.append(_legend([(name, color) for name, (color, _) in series.items()]))
     parts.append("</svg>")
     return mark_safe("".join(parts))
+
+
+def streams_by_status(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeString:
+    """Stacked bars: streams per bucket, one colour per status."""
+    return _stacked_bars([b.by_status for b in buckets], labels, STATUS_COLORS, {s: s for s in STATUS_COLORS})
+
+
+def ttft_percentiles(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeString:
+    """Lines: p50/p95/p99 time to first token per bucket (gaps where a bucket had no streams)."""
+    series = {f"p{p}": (color, [b.ttft.get(p) for b in buckets]) for p, color in PERCENTILE_COLORS.items()}
+    return _lines(series, labels, " ms")
+
+
+def feedback_by_rating(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeString:
+    """Stacked bars: rated answers per bucket, 👍 and 👎."""
+    return _stacked_bars([b.feedback for b in buckets], labels, RATING_COLORS, RATING_NAMES)
+
+
+def down_rate(buckets: Sequence[Bucket], labels: Sequence[str]) -> SafeString:
+    """A line: the 👎 rate of the rated answers per bucket (gaps where none was rated), 0-100 %."""
+    rates = [None if (rate := b.down_rate()) is None else round(rate * 100, 1) for b in buckets]
+    return _lines({"👎 rate": (RATING_COLORS["down"], rates)}, labels, " %", maximum=100)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from streaming.models import Status, StreamSession, stale_cutoff
+from streaming.models import AnswerFeedback, Rating, Status, StreamSession, stale_cutoff
 from streaming.store import fast_sql
 
 WINDOWS: dict[str, timedelta] = {
@@ -35,10 +35,14 @@ class Summary:
     active: int = 0
     over_timeout: int = 0
     errors: list[tuple[str, int]] = field(default_factory=list)  # (error code, count), most first
+    feedback: dict[str, int] = field(default_factory=dict)  # rating -> answers rated so
 
     def rate(self, status: str) -> float | None:
         """Share of the window's finished and running streams with this status (0..1)."""
         return self.by_status.get(status, 0) / self.total if self.total else None
+
+    def down_rate(self) -> float | None:
+        return down_rate(self.feedback)
 
     def as_dict(self) -> dict:
         return {
@@ -52,7 +56,14 @@ class Summary:
             "active_streams": self.active,
             "over_timeout": self.over_timeout,
             "top_errors": [{"code": c, "count": n} for c, n in self.errors],
+            "feedback": {**self.feedback, "down_rate": self.down_rate()},
         }
+
+
+def down_rate(feedback: dict[str, int]) -> float | None:
+    """Share of the rated answers rated 👎 (0..1); None when none was rated."""
+    rated = sum(feedback.values())
+    return feedback.get(Rating.DOWN, 0) / rated if rated else None
 
 
 def _percentiles(field_name: str, since: datetime, until: datetime) -> dict[int, int | None]:
@@ -68,9 +79,12 @@ def summary(since: datetime, until: datetime | None = None) -> Summary:
         total=Count("id"),
         over_timeout=Count("id", filter=Q(status=Status.TIMEOUT) | Q(duration_ms__gt=timeout_ms)),
         **{status.value: Count("id", filter=Q(status=status)) for status in Status},
+        # In the same query: the join is on a unique key, so it adds no rows to count.
+        **{f"rated_{r.value}": Count("feedback", filter=Q(feedback__rating=r)) for r in Rating},
     )
     result.total = counts.pop("total")
     result.over_timeout = counts.pop("over_timeout")
+    result.feedback = {r.value: counts.pop(f"rated_{r.value}") for r in Rating}
     result.by_status = counts
     result.ttft = _percentiles("ttft_ms", since, until)
     result.duration = _percentiles("duration_ms", since, until)
@@ -90,6 +104,10 @@ class Bucket:
     start: datetime
     by_status: dict[str, int] = field(default_factory=dict)
     ttft: dict[int, int | None] = field(default_factory=dict)
+    feedback: dict[str, int] = field(default_factory=dict)  # rating -> answers rated so
+
+    def down_rate(self) -> float | None:
+        return down_rate(self.feedback)
 
 
 def bucket_unit(since: datetime, until: datetime) -> str:
@@ -97,7 +115,8 @@ def bucket_unit(since: datetime, until: datetime) -> str:
 
 
 def timeline(since: datetime, until: datetime | None = None) -> list[Bucket]:
-    """Streams per hour (windows up to 48 h) or per day, by status, with TTFT percentiles."""
+    """Streams per hour (windows up to 48 h) or per day, by status, with TTFT percentiles and
+    the feedback on their answers."""
     until = until or timezone.now()
     unit = bucket_unit(since, until)
     buckets: dict[str, Bucket] = {}
@@ -112,7 +131,20 @@ def timeline(since: datetime, until: datetime | None = None) -> list[Bucket]:
     for label, status, count in fast_sql.counts_by_bucket(unit, since, until):
         if label in buckets:
             buckets[label].by_status[status] = count
+    for label, rating, count in fast_sql.feedback_by_bucket(unit, since, until):
+        if label in buckets:
+            buckets[label].feedback[rating] = count
     for label, values in fast_sql.percentiles_by_bucket("ttft_ms", unit, since, until, PERCENTILES).items():
         if label in buckets:
             buckets[label].ttft = values
     return list(buckets.values())
+
+
+def latest_down(since: datetime, until: datetime, limit: int = 10) -> list[AnswerFeedback]:
+    """The newest 👎 given in the window, with their sessions. By the time given, not the answer's
+    (unlike the counts): it reads the feedback's own index newest first and stops at ``limit``."""
+    return list(
+        AnswerFeedback.objects.filter(rating=Rating.DOWN, created_at__gte=since, created_at__lt=until)
+        .select_related("session")
+        .order_by("-created_at", "-pk")[:limit]
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection, models
 
-from streaming.models import StreamSession
+from streaming.models import AnswerFeedback, StreamSession
 
 
 def _placeholders(count: int) -> str:
@@ -150,9 +150,12 @@ def percentiles(
     return dict(zip(points, row, strict=True))
 
 
-def _bucket_key(unit: str) -> str:
-    """A text key for the hour ("YYYY-MM-DD HH") or day (UTC) a session started in."""
-    created = _column(StreamSession, "created_at")
+def _bucket_key(unit: str, table: str = "") -> str:
+    """A text key for the hour ("YYYY-MM-DD HH") or day (UTC) a session started in (``table``:
+    the sessions' table or alias, where a join makes the column ambiguous)."""
+    created = (
+        f"{table}.{_column(StreamSession, 'created_at')}" if table else _column(StreamSession, "created_at")
+    )
     if connection.vendor == "postgresql":
         fmt = "YYYY-MM-DD HH24" if unit == "hour" else "YYYY-MM-DD"
         return f"to_char({created} AT TIME ZONE 'UTC', '{fmt}')"
@@ -169,6 +172,23 @@ def counts_by_bucket(unit: str, since: datetime, until: datetime) -> list[tuple[
         cursor.execute(
             f"SELECT {key} AS bucket, {status}, COUNT(*) FROM {table} "
             f"WHERE {created} >= %s AND {created} < %s GROUP BY 1, 2",
+            [_when(since), _when(until)],
+        )
+        return cursor.fetchall()
+
+
+def feedback_by_bucket(unit: str, since: datetime, until: datetime) -> list[tuple[str, str, int]]:
+    """(bucket key, rating, feedbacks) of the sessions started in [since, until), per hour or day:
+    feedback belongs to its answer's time, as on the rest of the dashboard."""
+    key, sessions = _bucket_key(unit, "s"), _qn(StreamSession._meta.db_table)
+    feedback = _qn(AnswerFeedback._meta.db_table)
+    created, pk = _column(StreamSession, "created_at"), _qn(StreamSession._meta.pk.column)
+    rating, session = _column(AnswerFeedback, "rating"), _column(AnswerFeedback, "session")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {key} AS bucket, f.{rating}, COUNT(*) FROM {sessions} s "
+            f"JOIN {feedback} f ON f.{session} = s.{pk} "
+            f"WHERE s.{created} >= %s AND s.{created} < %s GROUP BY 1, 2",
             [_when(since), _when(until)],
         )
         return cursor.fetchall()

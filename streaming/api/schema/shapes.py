@@ -41,13 +41,29 @@ class StreamQueryShape(OpenApiSerializerExtension):
     target_class = "streaming.api.bodies.StreamQuerySerializer"
 
     def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        schema = auto_schema._map_serializer(self.target_class, direction, bypass_extensions=True)
+        schema = super().map_serializer(auto_schema, direction)
         # Spelled out as a pattern too: a fuzzer that merges the ``anyOf`` keeps patterns, not formats.
         for name in ("conversation_id", "regenerate"):
             schema["properties"][name]["pattern"] = UUID_PATTERN
         schema["anyOf"] = [
             {"required": ["query"]},
             {"required": ["regenerate"], "properties": {"regenerate": {"type": "string"}}},
+        ]
+        return schema
+
+
+class FeedbackBodyShape(OpenApiSerializerExtension):
+    """The feedback body with its one rule across fields: reasons go with a 👎 only (the fuzz
+    sends what the schema allows, and expects it taken)."""
+
+    target_class = "streaming.api.bodies.FeedbackBodySerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = super().map_serializer(auto_schema, direction)
+        no_reasons = {"type": ["array", "null"], "maxItems": 0}
+        schema["anyOf"] = [
+            {"properties": {"rating": {"const": "down"}}},
+            {"properties": {"reasons": no_reasons}},
         ]
         return schema
 

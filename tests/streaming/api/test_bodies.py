@@ -8,13 +8,13 @@ import uuid
 import pytest
 
 from evi360.errors import ApiError
-from streaming.api.bodies import MAX_QUERY_CHARS, StreamQuerySerializer, validated
+from streaming.api.bodies import MAX_QUERY_CHARS, validated_question
 
 CONVERSATION = "0b5e7f43-9d0c-4a43-9a52-d3f3c1e0a1b2"
 
 
 def _validated(body) -> dict:
-    return validated(StreamQuerySerializer, body if isinstance(body, bytes) else json.dumps(body).encode())
+    return validated_question(body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
 @pytest.mark.parametrize(

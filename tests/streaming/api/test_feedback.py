@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 from django.test import Client
+from prometheus_client import REGISTRY
 
 from streaming.engine import metrics
-from streaming.models import AnswerFeedback
+from streaming.models import AnswerFeedback, ApiKey
 from tests.conftest import log_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -151,7 +152,7 @@ def test_anonymous_is_401_and_session_callers_need_csrf(user):
 
 def test_the_metrics_count_ratings_given_and_changed(api, user):
     def count(rating: str) -> float:
-        return metrics.FEEDBACK.labels(rating=rating)._value.get()
+        return REGISTRY.get_sample_value("evi360_answer_feedback_total", {"rating": rating}) or 0.0
 
     up, down = count("up"), count("down")
     session = log_session(user)
@@ -160,3 +161,18 @@ def test_the_metrics_count_ratings_given_and_changed(api, user):
     post(api, session, {"rating": "up"})
     assert (count("up") - up, count("down") - down) == (1, 1)
     assert b'evi360_answer_feedback_total{rating="down"}' in metrics.exposition()
+
+
+def test_an_api_key_works_too(user):
+    session = log_session(user)
+    _, raw = ApiKey.issue(user, "evaluation")
+    keyed = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert keyed.post(url(session), {"rating": "up"}, content_type="application/json").status_code == 201
+    assert keyed.delete(url(session)).status_code == 204
+
+
+def test_the_feedback_goes_with_its_session(api, user):
+    session = log_session(user)
+    post(api, session, {"rating": "down", "reasons": ["other"]})
+    session.delete()
+    assert not AnswerFeedback.objects.exists()

@@ -15,7 +15,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from streaming.models import Conversation, Status, StreamSession, TokenCutoff
+from streaming.models import AnswerFeedback, Conversation, Status, StreamSession, TokenCutoff
 from streaming.store import fast_sql
 from tests.conftest import log_session
 
@@ -151,3 +151,22 @@ def test_buckets_are_the_orms_hours_and_days_in_utc(log, unit, trunc, fmt):
     assert fast_sql.percentiles_by_bucket("ttft_ms", unit, since, log, POINTS) == {
         label: nearest_rank(values) for label, values in ttfts.items()
     }
+
+
+@pytest.mark.parametrize(
+    ("unit", "trunc", "fmt"), [("hour", TruncHour, "%Y-%m-%d %H"), ("day", TruncDay, "%Y-%m-%d")]
+)
+def test_feedback_buckets_are_the_orms(log, unit, trunc, fmt):
+    for i, session in enumerate(StreamSession.objects.order_by("created_at")):
+        if i % 3:
+            AnswerFeedback.objects.create(session=session, rating="down" if i % 3 == 1 else "up")
+    since = log - timedelta(days=2)
+    rated = AnswerFeedback.objects.filter(session__created_at__gte=since, session__created_at__lt=log)
+    orm = (
+        rated.annotate(b=trunc("session__created_at", tzinfo=UTC))
+        .values_list("b", "rating")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    expected = {(b.strftime(fmt), rating, n) for b, rating, n in orm}
+    assert expected and set(fast_sql.feedback_by_bucket(unit, since, log)) == expected
