@@ -390,9 +390,9 @@
     group.dataset.i18nLabel = "feedback";
     group.setAttribute("aria-label", t("feedback"));
     const up = textButton("secondary feedback-up", "feedback.up", "feedback-up", true);
-    up.textContent = "👍";
+    up.append(thumb());
     const down = textButton("secondary feedback-down", "feedback.down", "feedback-down", true);
-    down.textContent = "👎";
+    down.append(thumb());
     state.up = up;
     state.down = down;
     up.addEventListener("click", () => (state.feedback === "up" ? withdraw(state, up) : rate(state, { rating: "up" }, up)));
@@ -400,6 +400,19 @@
     group.append(up, down);
     pressed(state);
     return group;
+  }
+
+  // 👍 drawn, not typed: many Linux desktops have no emoji font (Feather's thumbs-up, MIT). 👎 is
+  // the same drawing turned over (CSS).
+  function thumb() {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.classList.add("thumb");
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", "M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3");
+    svg.append(path);
+    return svg;
   }
 
   function pressed(state) {

@@ -187,6 +187,11 @@ def test_regenerate_keeps_both_answers_and_reload_shows_them(browser, server, sc
     assert second["query"] == first["query"]
     page.click("[data-testid=feedback-up]")
     expect(page.locator("[data-testid=feedback-up]")).to_have_attribute("aria-pressed", "true")
+    page.click("[data-testid=feedback-down]")  # the reasons' form open, for the screenshot
+    expect(page.locator("[data-testid=feedback-form]")).to_be_visible()
+    chat_page_tests.screenshot(page, "chat-feedback-regenerate.png")
+    page.click("[data-testid=feedback-cancel]")
+    expect(page.locator("[data-testid=feedback-form]")).to_have_count(0)
     # Reopened from its link: both answers, the earlier marked, the 👍 still pressed.
     page.reload()
     expect(turns).to_have_count(2)
