@@ -203,3 +203,23 @@ def test_regenerate_keeps_both_answers_and_reload_shows_them(browser, server, sc
     expect(turns.nth(1).locator(".regenerate")).to_have_count(1)
     detail = api(server, f"/api/v1/conversations/{first['conversation_id']}")
     assert [t["regenerates"] for t in detail["turns"]] == [None, first["id"]]
+
+
+def test_a_failed_answer_can_be_regenerated(browser, server, script_file):
+    set_script(script_file, deltas=["Bijna", " klaar"], fail_after=1)
+    page = logged_in(browser, server, locale="en-GB")
+    page.select_option("#language", "en")
+    page.fill("[data-testid=question]", "What about ladders?")
+    page.press("[data-testid=question]", "Enter")
+    expect(page.locator("[data-testid=error]")).to_be_visible()
+    expect(page.locator("[data-testid=feedback-up]")).to_have_count(0)  # feedback: finished answers only
+    set_script(script_file, deltas=["Ladders stand firm."])
+    regenerate = page.locator("[data-testid=regenerate]")
+    expect(regenerate).to_have_text("Regenerate")
+    regenerate.click()
+    expect(page.locator(".turn")).to_have_count(2)
+    expect(page.locator("[data-testid=answer]")).to_have_text("Ladders stand firm.")
+    expect(page.locator(".turn").nth(0).locator(".regenerated-note")).to_contain_text("Answered again below")
+    failed, again = api(server, "/api/v1/stream/sessions/?page_size=2")["results"][::-1]
+    assert failed["status"] == "error" and again["status"] == "completed"
+    assert again["regenerates"] == failed["id"]
