@@ -117,6 +117,11 @@ class StreamSession(models.Model):
     answer = models.TextField(blank=True)
     # Answered again (the AI SDK's regenerate): shown in the log, left out of the history.
     superseded = models.BooleanField(default=False)
+    # The earlier turn this one answers again (the chat page's Regenerate, the API's
+    # ``regenerate``); both stay in the conversation, the earlier one superseded.
+    regenerates = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="regenerations"
+    )
 
     objects = StreamSessionQuerySet.as_manager()
 

@@ -42,6 +42,11 @@
     uiLanguage = language === "nl" ? "nl" : "en";
     document.documentElement.lang = uiLanguage;
     for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    // Buttons shown as a symbol (👍, 👎) are named by their label.
+    for (const el of document.querySelectorAll("[data-i18n-label]")) {
+      el.setAttribute("aria-label", t(el.dataset.i18nLabel));
+      el.title = t(el.dataset.i18nLabel);
+    }
     question.placeholder = t("placeholder");
     question.setAttribute("aria-label", t("placeholder"));
   }
@@ -58,6 +63,22 @@
     return node;
   }
 
+  // A button whose text (or, with `label`, whose name for screen readers) follows the language.
+  function textButton(className, key, testid, label = false) {
+    const button = el("button", className);
+    button.type = "button";
+    if (testid) button.dataset.testid = testid;
+    if (label) {
+      button.dataset.i18nLabel = key;
+      button.setAttribute("aria-label", t(key));
+      button.title = t(key);
+    } else {
+      button.dataset.i18n = key;
+      button.textContent = t(key);
+    }
+    return button;
+  }
+
   function safeUrl(url) {
     return /^https?:\/\//i.test(url || "") ? url : null;
   }
@@ -65,7 +86,8 @@
   // --- One question and its answer ------------------------------------------------------------
 
   function newTurn(query) {
-    // Only the latest answer carries the test ids.
+    // Only the latest answer carries the test ids, and Regenerate goes with the latest answer.
+    for (const old of conversation.querySelectorAll(".regenerate")) old.remove();
     for (const old of conversation.querySelectorAll("[data-testid]")) old.removeAttribute("data-testid");
     const turn = el("article", "turn");
     turn.append(el("p", "question", query));
@@ -89,10 +111,14 @@
     const error = el("div", "error-box");
     error.dataset.testid = "error";
     error.hidden = true;
-    turn.append(row, status, error);
+    const actions = el("div", "turn-actions");
+    actions.hidden = true;
+    turn.append(row, status, error, actions);
     conversation.append(turn);
     turn.scrollIntoView({ block: "end" });
-    return { turn, answer, cursor, panel, list, status, error, text: "", citations: new Map(), frame: 0 };
+    const state = { turn, answer, cursor, panel, list, status, error, actions, query, text: "", citations: new Map(), frame: 0 };
+    turn.chat = state; // the Regenerate button finds the latest turn's state from its element
+    return state;
   }
 
   // --- The answer's Markdown ----------------------------------------------------------------------
@@ -156,7 +182,8 @@
   function addCitation(state, data) {
     if (state.citations.has(data.marker)) return;
     const id = `cite-${state.sessionId}-${data.marker}`;
-    state.citations.set(data.marker, { id });
+    const citation = { id, title: data.source.title, url: null };
+    state.citations.set(data.marker, citation);
     const item = el("li");
     item.id = id;
     item.dataset.marker = String(data.marker);
@@ -166,6 +193,7 @@
     const passage = Number.isInteger(data.source.passage) ? `?passage=${data.source.passage}#passage-${data.source.passage}` : "";
     const own = Number.isInteger(data.source.id) ? `/sources/${data.source.id}${passage}` : null;
     const url = safeUrl(data.source.url) || own;
+    citation.url = url && new URL(url, location.origin).href; // absolute, for the copied Markdown
     const title = url ? el("a", "title", data.source.title) : el("span", "title", data.source.title);
     if (url) {
       title.href = url;
@@ -199,10 +227,12 @@
     draw(state, complete);
     state.cursor.remove();
     state.status.hidden = true;
+    state.complete = complete;
     if (current === state) {
       current = null;
       setStreaming(false);
     }
+    showActions(state);
   }
 
   function showError(state, code, retry) {
@@ -234,21 +264,23 @@
     state.status.hidden = false;
   }
 
-  async function ask(query, language) {
+  // `regenerating`: the earlier turn (its state) whose question is asked again, as a new session.
+  async function ask(query, language, regenerating = null) {
     stopCurrent(); // asking again while an answer streams stops the old stream
     const state = newTurn(query);
     current = state;
     setStreaming(true);
     const retry = () => {
-      if (current === null) ask(query, language);
+      if (current === null) ask(query, language, regenerating);
     };
+    const again = regenerating ? { regenerate: regenerating.sessionId } : {};
     let response;
     try {
       response = await fetch("/api/v1/stream/sessions/", {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify({ query, language, ...(conversationId ? { conversation_id: conversationId } : {}) }),
+        body: JSON.stringify({ query, language, ...again, ...(conversationId ? { conversation_id: conversationId } : {}) }),
       });
     } catch {
       finish(state);
@@ -264,6 +296,7 @@
     }
     const created = await response.json();
     state.sessionId = created.session_id;
+    if (regenerating) markRegenerated(regenerating);
     openEvents(state, created.events_url, retry);
   }
 
@@ -277,6 +310,7 @@
     source.addEventListener("session", (event) => {
       seen();
       const data = JSON.parse(event.data);
+      state.language = data.language;
       const started = data.conversation_id !== conversationId;
       setConversation(data.conversation_id);
       applyLanguage(data.language);
@@ -310,6 +344,205 @@
         showError(state, "network", retry);
       }
     });
+  }
+
+  // --- Under a finished answer: 👍/👎, copy, regenerate ------------------------------------------
+
+  const REASONS = ["incorrect", "incomplete", "wrong_sources", "wrong_language", "other"];
+
+  function showActions(state) {
+    state.actions.replaceChildren();
+    if (state.text) {
+      const copy = textButton("secondary copy", "copy", "copy");
+      copy.addEventListener("click", () => copyAnswer(state, copy));
+      state.actions.append(copy);
+    }
+    if (state.complete && state.sessionId) state.actions.append(feedbackButtons(state));
+    const note = el("span", "action-note");
+    note.setAttribute("role", "status"); // "copied", "thanks": read out without moving the focus
+    state.note = note;
+    state.actions.append(note);
+    state.actions.hidden = false;
+    placeRegenerate();
+  }
+
+  // The answer as Markdown with its sources at the end: what a specialist pastes into a report.
+  function answerMarkdown(state) {
+    const sources = [...state.citations.entries()].sort(([a], [b]) => a - b);
+    if (!sources.length) return state.text;
+    const lines = sources.map(([n, c]) => `- [${n}] ${c.title}${c.url ? ` — ${c.url}` : ""}`);
+    return `${state.text}\n\n**${t("sources")}**\n\n${lines.join("\n")}\n`;
+  }
+
+  async function copyAnswer(state, button) {
+    try {
+      await navigator.clipboard.writeText(answerMarkdown(state));
+      state.note.textContent = t("copied");
+    } catch {
+      state.note.textContent = t("copy_failed");
+    }
+    button.focus();
+  }
+
+  function feedbackButtons(state) {
+    const group = el("span", "feedback");
+    group.setAttribute("role", "group");
+    group.dataset.i18nLabel = "feedback";
+    group.setAttribute("aria-label", t("feedback"));
+    const up = textButton("secondary feedback-up", "feedback.up", "feedback-up", true);
+    up.append(thumb());
+    const down = textButton("secondary feedback-down", "feedback.down", "feedback-down", true);
+    down.append(thumb());
+    state.up = up;
+    state.down = down;
+    up.addEventListener("click", () => (state.feedback === "up" ? withdraw(state, up) : rate(state, { rating: "up" }, up)));
+    down.addEventListener("click", () => (state.feedback === "down" ? withdraw(state, down) : openReasons(state)));
+    group.append(up, down);
+    pressed(state);
+    return group;
+  }
+
+  // 👍 drawn, not typed: many Linux desktops have no emoji font (Feather's thumbs-up, MIT). 👎 is
+  // the same drawing turned over (CSS).
+  function thumb() {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    svg.classList.add("thumb");
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", "M14 9V5a3 3 0 0 0-3-3l-4 9v11h11.28a2 2 0 0 0 2-1.7l1.38-9a2 2 0 0 0-2-2.3zM7 22H4a2 2 0 0 1-2-2v-7a2 2 0 0 1 2-2h3");
+    svg.append(path);
+    return svg;
+  }
+
+  function pressed(state) {
+    state.up.setAttribute("aria-pressed", String(state.feedback === "up"));
+    state.down.setAttribute("aria-pressed", String(state.feedback === "down"));
+  }
+
+  function feedbackUrl(state) {
+    return `/api/v1/stream/sessions/${state.sessionId}/feedback`;
+  }
+
+  async function rate(state, body, focus) {
+    let response;
+    try {
+      response = await api(feedbackUrl(state), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    } catch {
+      response = null;
+    }
+    if (!response?.ok) {
+      state.note.textContent = t("feedback.failed");
+      return false;
+    }
+    state.feedback = body.rating;
+    pressed(state);
+    state.note.textContent = t("feedback.thanks");
+    focus.focus();
+    return true;
+  }
+
+  async function withdraw(state, focus) {
+    let response;
+    try {
+      response = await api(feedbackUrl(state), { method: "DELETE" });
+    } catch {
+      response = null;
+    }
+    if (!response || !(response.ok || response.status === 404)) {
+      state.note.textContent = t("feedback.failed");
+      return;
+    }
+    state.feedback = null;
+    pressed(state);
+    state.note.textContent = t("feedback.withdrawn");
+    focus.focus();
+  }
+
+  // 👎's form: why (checkboxes) and an optional comment; Escape or Cancel closes it and the
+  // focus goes back to 👎.
+  function openReasons(state) {
+    if (state.reasons) {
+      state.reasons.querySelector("input")?.focus();
+      return;
+    }
+    const form = el("form", "reasons");
+    form.dataset.testid = "feedback-form";
+    const fieldset = el("fieldset");
+    const legend = el("legend", null, t("feedback.why"));
+    legend.dataset.i18n = "feedback.why";
+    fieldset.append(legend);
+    for (const reason of REASONS) {
+      const label = el("label", "reason");
+      const box = el("input");
+      box.type = "checkbox";
+      box.name = "reason";
+      box.value = reason;
+      const text = el("span", null, t(`reason.${reason}`));
+      text.dataset.i18n = `reason.${reason}`;
+      label.append(box, " ", text);
+      fieldset.append(label);
+    }
+    const commentLabel = el("label", "comment");
+    const commentText = el("span", null, t("feedback.comment"));
+    commentText.dataset.i18n = "feedback.comment";
+    const comment = el("textarea");
+    comment.name = "comment";
+    comment.rows = 2;
+    comment.maxLength = 2000;
+    commentLabel.append(commentText, comment);
+    const send = textButton("", "feedback.send", "feedback-send");
+    send.type = "submit";
+    const cancel = textButton("secondary", "feedback.cancel", "feedback-cancel");
+    const buttons = el("div", "reasons-actions");
+    buttons.append(send, cancel);
+    form.append(fieldset, commentLabel, buttons);
+    const close = () => {
+      form.remove();
+      state.reasons = null;
+      state.down.setAttribute("aria-expanded", "false");
+      state.down.focus();
+    };
+    cancel.addEventListener("click", close);
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        close();
+      }
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const reasons = [...form.querySelectorAll("input[name=reason]:checked")].map((box) => box.value);
+      send.disabled = true;
+      if (await rate(state, { rating: "down", reasons, comment: comment.value.trim() }, state.down)) close();
+      send.disabled = false;
+    });
+    state.reasons = form;
+    state.down.setAttribute("aria-expanded", "true");
+    state.actions.after(form);
+    fieldset.querySelector("input").focus();
+  }
+
+  // One Regenerate button: under the latest answer, once it has ended (completed, failed or stopped).
+  function placeRegenerate() {
+    for (const old of conversation.querySelectorAll(".regenerate")) old.remove();
+    const latest = conversation.lastElementChild?.chat;
+    if (!latest || latest === current || !latest.sessionId || latest.actions.hidden) return;
+    const button = textButton("secondary regenerate", "regenerate", "regenerate");
+    button.addEventListener("click", () => ask(latest.query, latest.language || languageSelect.value, latest));
+    latest.actions.insertBefore(button, latest.note);
+  }
+
+  function markRegenerated(state) {
+    state.turn.classList.add("regenerated");
+    if (state.turn.querySelector(".regenerated-note")) return;
+    const note = el("p", "turn-note regenerated-note", t("turn.regenerated"));
+    note.dataset.i18n = "turn.regenerated";
+    state.turn.insertBefore(note, state.actions);
   }
 
   // --- Conversations (the sidebar) -----------------------------------------------------------
@@ -387,6 +620,8 @@
   function showTurn(turn) {
     const state = newTurn(turn.query);
     state.sessionId = turn.id;
+    state.language = turn.language;
+    state.feedback = turn.feedback?.rating ?? null;
     for (const citation of turn.citations) addCitation(state, citation);
     state.text = turn.answer;
     finish(state, turn.status === "completed");
@@ -397,7 +632,8 @@
       interrupted: "turn.failed",
       streaming: "turn.streaming",
     }[turn.status];
-    if (note) state.turn.append(el("p", "turn-note", t(note)));
+    if (note) state.turn.insertBefore(el("p", "turn-note", t(note)), state.actions);
+    return state;
   }
 
   async function openConversation(id) {
@@ -420,7 +656,8 @@
     setConversation(body.id);
     const last = body.turns[body.turns.length - 1];
     if (last) applyLanguage(last.language);
-    for (const turn of body.turns) showTurn(turn);
+    const shown = new Map(body.turns.map((turn) => [turn.id, showTurn(turn)]));
+    for (const turn of body.turns) if (shown.has(turn.regenerates)) markRegenerated(shown.get(turn.regenerates));
     question.focus();
   }
 

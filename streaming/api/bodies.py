@@ -33,7 +33,9 @@ def _refuse(code: str, message: str) -> serializers.ValidationError:
 class QueryField(serializers.CharField):
     """A question: a string that is not blank, at most ``max_length`` as sent (before strip()), no NUL."""
 
-    def run_validation(self, data: Any = empty) -> str:
+    def run_validation(self, data: Any = empty) -> str | None:
+        if data is empty:  # allowed with ``regenerate`` only (``validated_question``)
+            return None
         if not isinstance(data, str) or not data.strip():
             raise _refuse("invalid_query", "'query' must be a non-empty string.")
         if len(data) > MAX_QUERY_CHARS:
@@ -55,7 +57,7 @@ class LanguageField(serializers.ChoiceField):
         return data
 
 
-class ConversationIdField(serializers.UUIDField):
+class IdField(serializers.UUIDField):
     """A UUID written as a string (any form ``uuid.UUID`` reads), or None when absent or null."""
 
     def run_validation(self, data: Any = empty) -> uuid.UUID | None:
@@ -66,11 +68,15 @@ class ConversationIdField(serializers.UUIDField):
                 return uuid.UUID(data)
         except ValueError:
             pass
-        raise _refuse("invalid_conversation_id", "'conversation_id' must be a UUID.")
+        raise _refuse(f"invalid_{self.field_name}", f"'{self.field_name}' must be a UUID.")
 
 
 class StreamQuerySerializer(serializers.Serializer):
-    query = QueryField(max_length=MAX_QUERY_CHARS, help_text="The question, in Dutch or English.")
+    query = QueryField(
+        max_length=MAX_QUERY_CHARS,
+        required=False,
+        help_text="The question, in Dutch or English. Required unless `regenerate` is given.",
+    )
     language = LanguageField(
         choices=["auto", "nl", "en"],
         required=False,
@@ -78,10 +84,20 @@ class StreamQuerySerializer(serializers.Serializer):
         default="auto",
         help_text="`auto` (default): detected from the question.",
     )
-    conversation_id = ConversationIdField(
+    conversation_id = IdField(
         required=False,
         allow_null=True,
         help_text="Continue this conversation of yours; a new one is started when absent.",
+    )
+
+    regenerate = IdField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Answer this earlier session of yours again, as a new session in its conversation, "
+            "with the history it had (it and the turns after it leave the history). Its question "
+            "is asked: `query` may be left out, and must equal it if given."
+        ),
     )
 
 
@@ -146,6 +162,15 @@ class FeedbackBodySerializer(serializers.Serializer):
         max_length=AnswerFeedback.MAX_COMMENT_CHARS,
         help_text="Optional, at most 2000 characters once trimmed; no NUL.",
     )
+
+
+def validated_question(raw: bytes) -> dict[str, Any]:
+    """A question's body (``StreamQuerySerializer``), or an ``ApiError``: ``query`` may be left
+    out only when ``regenerate`` names the session whose question is asked again."""
+    body = validated(StreamQuerySerializer, raw)
+    if body["query"] is None and body["regenerate"] is None:
+        raise ApiError(400, "invalid_query", "'query' must be a non-empty string.")
+    return body
 
 
 def validated_feedback(raw: bytes) -> dict[str, Any]:

@@ -54,6 +54,12 @@ class SessionSerializer(serializers.ModelSerializer):
     feedback = FeedbackSerializer(read_only=True, allow_null=True, help_text="The asker's 👍/👎, or null.")
     conversation_id = serializers.UUIDField(read_only=True, allow_null=True)
     model = serializers.CharField(source="model_name")
+    regenerates = serializers.UUIDField(
+        source="regenerates_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The earlier session of the conversation this one answers again (Regenerate).",
+    )
 
     class Meta:
         model = StreamSession
@@ -77,6 +83,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "output_tokens",
             "answer",
             "citations",
+            "regenerates",
             "feedback",
         ]
 

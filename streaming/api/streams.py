@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,21 +21,51 @@ from evi360 import parsing
 from evi360.db import run_db
 from evi360.errors import ApiError, error_response
 from streaming.access.auth import Caller
-from streaming.api.bodies import StreamQuerySerializer, validated
+from streaming.api.bodies import validated_question
 from streaming.api.decorators import authorize
 from streaming.api.responses import EventStreamResponse
 from streaming.api.sessions import session_detail_view, session_list_view
 from streaming.engine.events import http_status
 from streaming.engine.start import begin_stream
 from streaming.eventlog import StreamRun, collect, lookup, sse_body
-from streaming.models import ClientKind, StreamSession
+from streaming.models import ClientKind, Status, StreamSession
+from streaming.store import reads
 
 
-def parse_query(request: HttpRequest) -> tuple[str, str | None, uuid.UUID | None]:
-    """(query, requested language or None for auto, conversation id) from a JSON body."""
-    body = validated(StreamQuerySerializer, request.body)
+@dataclass(frozen=True)
+class Question:
+    """A start's body, read: the question (None: the regenerated session's), the requested
+    language (None: detected), the conversation and the session to answer again, if any."""
+
+    query: str | None
+    language: str | None
+    conversation_id: uuid.UUID | None
+    regenerate: uuid.UUID | None
+
+
+def parse_query(request: HttpRequest) -> Question:
+    body = validated_question(request.body)
     language = body["language"]
-    return body["query"], None if language == "auto" else language, body["conversation_id"]
+    return Question(
+        body["query"], None if language == "auto" else language, body["conversation_id"], body["regenerate"]
+    )
+
+
+async def _regenerated(caller: Caller, question: Question) -> tuple[str, uuid.UUID]:
+    """The question and conversation of the session ``question.regenerate`` answers again: the
+    caller's, in ``conversation_id`` when that is given, finished, and asking the same question."""
+    user_id = caller.user.pk if caller.user is not None else caller.claim.user_id  # type: ignore[union-attr]
+    turn = await run_db(lambda: reads.own_turn(user_id, question.regenerate))
+    if turn is None or turn[1] is None or question.conversation_id not in (None, turn[1]):
+        raise ApiError(
+            404, "session_not_found", "'regenerate' is not a session of yours in this conversation."
+        )
+    query, conversation_id, status = turn
+    if status == Status.STREAMING:
+        raise ApiError(409, "session_running", "That answer is still being written; stop it or wait.")
+    if question.query is not None and question.query != query:
+        raise ApiError(400, "query_mismatch", "'query' must be the regenerated session's question.")
+    return query, conversation_id
 
 
 def sse_response(run: StreamRun) -> EventStreamResponse:
@@ -48,13 +79,17 @@ async def _start_stream(
     generation task); a refusal is an ``ApiError``. A JWT's user is read with the session row (one
     trip to a database thread, not two), so a valid token whose user is gone or inactive is
     refused (401) after the body's checks."""
-    query, requested_language, conversation_id = parse_query(request)
+    question = parse_query(request)
+    query, conversation_id = question.query, question.conversation_id
+    if question.regenerate is not None:
+        query, conversation_id = await _regenerated(caller, question)
     return await begin_stream(
         request,
         caller.user or caller.claim,  # type: ignore[arg-type]
-        query=query,
-        requested_language=requested_language,
+        query=query,  # type: ignore[arg-type]
+        requested_language=question.language,
         conversation_id=conversation_id,
+        regenerates=question.regenerate,
         client_kind=ClientKind.WEB if caller.via_session else ClientKind.API,
         received_at=request.received_at,  # type: ignore[attr-defined]
         resume_grace=resume_grace,

@@ -39,13 +39,15 @@ async def begin_stream(
     received_at: float,
     history: Sequence[tuple[str, str]] | None = None,
     chat: writes.Chat | None = None,
+    regenerates: uuid.UUID | None = None,
     resume_grace: float = 0.0,
     keep_typed: bool = generation.KEEP_TYPED,
 ) -> StreamRun:
     """Start a stream. ``history`` given (the OpenAI API sends its own) means no conversation is
     kept; otherwise the stream continues ``conversation_id`` (or starts a new conversation) and the
     history is that conversation's completed turns. ``chat`` (the AI SDK's): the conversation is
-    the chat's, started when its id is new. ``keep_typed=False``: the response reads
+    the chat's, started when its id is new. ``regenerates``: the stream answers that session of
+    ``conversation_id`` again (it and later turns leave the history). ``keep_typed=False``: the response reads
     only SSE bytes (less memory per stream). ``user`` may be a checked JWT's ``Claim``: its user
     is read in the start's trip to a database thread, and refused (401) there if unusable."""
     if RUNTIME.draining:
@@ -71,6 +73,7 @@ async def begin_stream(
             conversation_id=conversation_id,
             start_conversation=history is None,
             chat=chat,
+            regenerates=regenerates,
         ),
         history,
         received_at,

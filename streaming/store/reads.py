@@ -3,6 +3,7 @@ dashboard's figures are streaming/monitoring/stats.py.)"""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from django.utils import timezone
@@ -43,3 +44,13 @@ def conversation_history(conversation_id: object, limit: int) -> list[tuple[str,
         .values_list("query", "answer")[:limit]
     )
     return list(reversed(turns))
+
+
+def own_turn(user_id: object, session_id: object) -> tuple[str, uuid.UUID | None, str] | None:
+    """(question, conversation id, status) of the user's session ``session_id``; None when it is
+    not theirs (or not there)."""
+    return (
+        StreamSession.objects.filter(pk=session_id, user_id=user_id)
+        .values_list("query", "conversation_id", "status")
+        .first()
+    )

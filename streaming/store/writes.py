@@ -53,6 +53,8 @@ class SessionRequest:
     start_conversation: bool = True
     # Set (the AI SDK's chats): the conversation is the chat's, ``conversation_id`` is unused.
     chat: Chat | None = None
+    # Set: this stream answers that earlier session of ``conversation_id`` again.
+    regenerates: uuid.UUID | None = None
 
 
 def open_sessions(
@@ -109,6 +111,9 @@ def open_sessions(
                 if owners.get(conversation_id) != r.user_id:
                     results.append(ConversationNotFound())
                     continue
+                if r.regenerates is not None and not _supersede_turn(conversation_id, r.regenerates):
+                    results.append(ConversationNotFound())
+                    continue
                 continued.add(conversation_id)
             elif r.start_conversation:
                 conversation = Conversation(user_id=r.user_id, title=_title(r.query))
@@ -124,6 +129,7 @@ def open_sessions(
                     client_kind=r.client_kind,
                     conversation_id=conversation_id,
                     created_at=now,
+                    regenerates_id=r.regenerates,
                 )
             )
         fast_sql.insert(new_conversations)
@@ -168,6 +174,17 @@ def _supersede(conversation_id: uuid.UUID, message_id: str | None) -> None:
         first = turns.order_by("-created_at").values_list("created_at", flat=True).first()
     if first is not None:
         turns.filter(created_at__gte=first).update(superseded=True)
+
+
+def _supersede_turn(conversation_id: uuid.UUID, session_id: uuid.UUID) -> bool:
+    """Take the turn ``session_id`` and those after it out of the conversation's history (also
+    when it was answered again before); False when it is not this conversation's."""
+    turns = StreamSession.objects.filter(conversation_id=conversation_id)
+    first = turns.filter(pk=session_id).values_list("created_at", flat=True).first()
+    if first is None:
+        return False
+    turns.filter(created_at__gte=first, superseded=False).update(superseded=True)
+    return True
 
 
 def _title(query: str) -> str:

@@ -11,6 +11,7 @@ from streaming.api.bodies import NOT_BLANK
 from streaming.api.schema.events import event_schemas, ui_message_schemas
 
 _ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_QUESTION_REF = {"$ref": "#/components/schemas/StreamQueryRequest"}
 _COMMON_ERRORS = {
     "400": "The request is not valid (`invalid_request`, `invalid_json`, …).",
     "401": "No or invalid credentials (`not_authenticated`).",
@@ -42,6 +43,9 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
     schemas.update(ui_message_schemas())
     for path, operations in result.get("paths", {}).items():
         for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if body.get("schema") == _QUESTION_REF:  # needs `query` or `regenerate` (``anyOf``)
+                operation["requestBody"]["required"] = True
             responses = operation.setdefault("responses", {})
             for response in responses.values():
                 stream = response.get("content", {}).get("text/event-stream")

@@ -45,10 +45,17 @@ def _event_stream(description: str) -> OpenApiResponse:
 
 # Refusals every stream start can answer (docs/sse-protocol.md has the codes).
 START_REFUSALS = {
-    400: _error("Invalid JSON or field (`invalid_json`, `invalid_query`, `query_too_long`, …)."),
+    400: _error(
+        "Invalid JSON or field (`invalid_json`, `invalid_query`, `query_too_long`, …), or a `query` "
+        "that is not the regenerated session's (`query_mismatch`)."
+    ),
     401: _error("No or invalid credentials (`not_authenticated`)."),
     403: _error("Session caller without a valid CSRF token (`csrf_failed`)."),
-    404: _error("`conversation_id` is not one of your conversations (`conversation_not_found`)."),
+    404: _error(
+        "`conversation_id` is not one of your conversations (`conversation_not_found`), or "
+        "`regenerate` not one of your sessions in it (`session_not_found`)."
+    ),
+    409: _error("`regenerate` is still streaming (`session_running`)."),
     415: _error("The body is not `application/json`."),
     429: _error("Too many questions (`rate_limited`); `Retry-After` gives the seconds to wait."),
     503: _error("Too many of your answers are streaming (`too_many_streams`)."),

@@ -31,6 +31,27 @@ class TokenRefreshShape(TokenRefreshSerializerExtension):
     target_class = "streaming.access.tokens.TokenRefreshSerializer"
 
 
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+class StreamQueryShape(OpenApiSerializerExtension):
+    """A question's body needs ``query``, or ``regenerate`` (the session whose question is asked
+    again): a rule across fields, which DRF's fields cannot state."""
+
+    target_class = "streaming.api.bodies.StreamQuerySerializer"
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = super().map_serializer(auto_schema, direction)
+        # Spelled out as a pattern too: a fuzzer that merges the ``anyOf`` keeps patterns, not formats.
+        for name in ("conversation_id", "regenerate"):
+            schema["properties"][name]["pattern"] = UUID_PATTERN
+        schema["anyOf"] = [
+            {"required": ["query"]},
+            {"required": ["regenerate"], "properties": {"regenerate": {"type": "string"}}},
+        ]
+        return schema
+
+
 class FeedbackBodyShape(OpenApiSerializerExtension):
     """The feedback body with its one rule across fields: reasons go with a 👎 only (the fuzz
     sends what the schema allows, and expects it taken)."""

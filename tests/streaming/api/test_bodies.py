@@ -8,13 +8,13 @@ import uuid
 import pytest
 
 from evi360.errors import ApiError
-from streaming.api.bodies import MAX_QUERY_CHARS, StreamQuerySerializer, validated
+from streaming.api.bodies import MAX_QUERY_CHARS, validated_question
 
 CONVERSATION = "0b5e7f43-9d0c-4a43-9a52-d3f3c1e0a1b2"
 
 
 def _validated(body) -> dict:
-    return validated(StreamQuerySerializer, body if isinstance(body, bytes) else json.dumps(body).encode())
+    return validated_question(body if isinstance(body, bytes) else json.dumps(body).encode())
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,9 @@ def _validated(body) -> dict:
         ({"query": "x", "language": ["nl"]}, "invalid_language", "'language' must be one of"),
         ({"query": "x", "conversation_id": "nope"}, "invalid_conversation_id", "'conversation_id' must be"),
         ({"query": "x", "conversation_id": 12}, "invalid_conversation_id", "'conversation_id' must be"),
+        ({"regenerate": "nope"}, "invalid_regenerate", "'regenerate' must be a UUID."),
+        ({"regenerate": None}, "invalid_query", "'query' must be a non-empty string."),
+        ({"query": None, "regenerate": CONVERSATION}, "invalid_query", "'query' must be a non-empty"),
         # the first failing field answers, in the order of the fields
         ({"query": "", "language": "de", "conversation_id": 1}, "invalid_query", "'query'"),
     ],
@@ -48,6 +51,7 @@ def test_a_valid_body_is_trimmed_and_typed():
         "query": "Tillen?",
         "language": "auto",
         "conversation_id": uuid.UUID(CONVERSATION),
+        "regenerate": None,
     }
     assert _validated({"query": "x", "language": "en"})["language"] == "en"
     assert _validated({"query": "x" * MAX_QUERY_CHARS})["conversation_id"] is None
@@ -58,4 +62,6 @@ def test_the_schema_describes_the_serializer_that_validates(client):
     body = spec["paths"]["/api/v1/stream/query"]["post"]["requestBody"]["content"]["application/json"]
     name = body["schema"]["$ref"].rsplit("/", 1)[1]
     assert spec["components"]["schemas"][name]["properties"]["query"]["maxLength"] == MAX_QUERY_CHARS
-    assert spec["components"]["schemas"][name]["required"] == ["query"]
+    # `query` may be left out when `regenerate` names the session whose question is asked again.
+    assert "required" not in spec["components"]["schemas"][name]
+    assert spec["components"]["schemas"][name]["properties"]["regenerate"]["format"] == "uuid"
