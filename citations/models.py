@@ -39,6 +39,7 @@ class Chunk(models.Model):
     position = models.PositiveIntegerField()
     heading_path = models.CharField(max_length=500, blank=True)
     text = models.TextField()
+    page = models.PositiveIntegerField(null=True, blank=True)  # the PDF page it is on; else null
     search_text = models.TextField(editable=False)
 
     class Meta:

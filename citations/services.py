@@ -68,6 +68,7 @@ def store_document(document: Document, vectors: np.ndarray | None = None, model:
             position=c.position,
             heading_path=c.heading_path,
             text=c.text,
+            page=c.page,
             # Title and headings are the strongest clue of what a passage is about: index them too.
             search_text=analysis.search_text(
                 f"{document.title}\n{c.heading_path}\n{c.text}", document.language

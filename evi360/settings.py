@@ -338,6 +338,8 @@ EVI360_MAX_OUTPUT_TOKENS = env_int("EVI360_MAX_OUTPUT_TOKENS", 2048, minimum=1)
 EVI360_OFFLINE_TOKEN_DELAY_MS = env_float("EVI360_OFFLINE_TOKEN_DELAY_MS", 25.0, minimum=0)
 # How many knowledge-base chunks are retrieved and numbered [1]..[k] for the model.
 EVI360_RETRIEVAL_K = env_int("EVI360_RETRIEVAL_K", 5, minimum=1)
+# The largest knowledge-base file accepted, uploaded in the admin or loaded from the command line.
+EVI360_MAX_UPLOAD_MB = env_int("EVI360_MAX_UPLOAD_MB", 25, minimum=1)
 # Dense retrieval next to full-text search (citations/embeddings.py): "local:use-multilingual-v3"
 # (built in, offline), "voyageai:voyage-3.5", "openai:text-embedding-3-small" (or any model of an
 # OpenAI-compatible server at EVI360_EMBEDDING_BASE_URL), "cohere:embed-multilingual-v3.0", another
