@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -105,20 +105,24 @@ def _vectors_for(inputs: Sequence[str], known: dict[str, bytes], report: LoadRep
     return np.stack([np.frombuffer(known[text], dtype="<f4") for text in inputs])
 
 
-def load_paths(paths: Iterable[Path]) -> LoadReport:
+def load_paths(paths: Iterable[Path], progress: Callable[[int, int, Path], None] | None = None) -> LoadReport:
     """Load files into the knowledge base, and give every passage that lacks one a vector of the
     configured embedding model (all of them after a change of model).
 
     Files are read and passages embedded before anything is written; then it is all written in
     one transaction. A bad file is reported and skipped; a model that cannot embed raises
-    ``embeddings.EmbeddingUnavailable`` and leaves the knowledge base as it was."""
+    ``embeddings.EmbeddingUnavailable`` and leaves the knowledge base as it was. ``progress`` is
+    called with (files read, files in all, the file) after each file."""
     report = LoadReport()
     documents: list[tuple[Path, Document]] = []
-    for path in expand_paths(paths):
+    files = list(expand_paths(paths))
+    for done, path in enumerate(files, start=1):
         try:
             documents.append((path, read_document(path)))
         except (DocumentError, OSError) as exc:
             report.results.append((path, Outcome.SKIPPED, str(exc)))
+        if progress is not None:
+            progress(done, len(files), path)
     hashes = dict(
         Source.objects.filter(origin__in=[d.origin for _, d in documents]).values_list(
             "origin", "content_hash"
