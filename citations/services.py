@@ -131,15 +131,7 @@ def load_paths(paths: Iterable[Path], progress: Callable[[int, int, Path], None]
     changed = [d for _, d in documents if hashes.get(d.origin) != d.content_hash]
     dense = embeddings.enabled()
     model = embeddings.model_name()
-    vectors: dict[str, np.ndarray] = {}
-    if dense and changed:
-        known = _known_vectors([d.origin for d in changed], model)
-        inputs = [[passage_input(d.title, c.heading_path, c.text) for c in d.chunks] for d in changed]
-        flat = _vectors_for([text for texts in inputs for text in texts], known, report)
-        offset = 0
-        for document, texts in zip(changed, inputs, strict=True):
-            vectors[document.origin] = flat[offset : offset + len(texts)]
-            offset += len(texts)
+    vectors = _vectors_of(changed, model, report) if dense and changed else {}
     # Passages of unchanged sources lacking a vector of this model (a change of model: all).
     stale = _stale_chunks(model, exclude_origins=[d.origin for d in changed]) if dense else []
     stale_vectors = _vectors_for([text for _, text in stale], {}, report) if stale else None
@@ -152,6 +144,34 @@ def load_paths(paths: Iterable[Path], progress: Callable[[int, int, Path], None]
         IndexVersion.bump()
     INDEX.clear()  # this process reloads at once; the others when they see the version move
     return report
+
+
+def _vectors_of(changed: Sequence[Document], model: str, report: LoadReport) -> dict[str, np.ndarray]:
+    """The vectors of changed documents' passages, by origin (unchanged passages keep theirs)."""
+    known = _known_vectors([d.origin for d in changed], model)
+    inputs = [[passage_input(d.title, c.heading_path, c.text) for c in d.chunks] for d in changed]
+    flat = _vectors_for([text for texts in inputs for text in texts], known, report)
+    vectors: dict[str, np.ndarray] = {}
+    offset = 0
+    for document, texts in zip(changed, inputs, strict=True):
+        vectors[document.origin] = flat[offset : offset + len(texts)]
+        offset += len(texts)
+    return vectors
+
+
+def load_document(document: Document, then: Callable[[Outcome], None]) -> Outcome:
+    """Embed and store one parsed document (an upload); ``then`` runs in the same transaction,
+    so what records the outcome commits with the passages or not at all."""
+    report = LoadReport()
+    model = embeddings.model_name()
+    unchanged = Source.objects.filter(origin=document.origin, content_hash=document.content_hash).exists()
+    vectors = _vectors_of([document], model, report) if embeddings.enabled() and not unchanged else {}
+    with transaction.atomic():
+        outcome = store_document(document, vectors.get(document.origin), model)
+        then(outcome)
+        IndexVersion.bump()
+    INDEX.clear()
+    return outcome
 
 
 def _stale_chunks(model: str, exclude_origins: Sequence[str] = ()) -> list[tuple[int, str]]:
