@@ -91,17 +91,22 @@ async def test_an_uploaded_pdf_is_processed_in_the_background_and_cited_with_its
         assert listing.count(b'class="upload-done"') == 2 and b'http-equiv="refresh"' not in listing
 
     await sync_to_async(upload_and_process)()
+    auth = {"Authorization": f"Bearer {await sync_to_async(access_token)(user)}"}
     response = await async_client.post(
         "/api/v1/stream/query",
         {"query": "Hoe vaak wordt een vanglijn gekeurd?"},
         content_type="application/json",
-        headers={"Authorization": f"Bearer {await sync_to_async(access_token)(user)}"},
+        headers=auth,
     )
     events = parse_sse(b"".join([chunk async for chunk in response.streaming_content]))
     citations = [data for _, kind, data in events if kind == "citation"]
     assert citations and citations[0]["source"]["title"] == "Valbeveiliging"
+    assert citations[0]["source"]["page"] == 2
     chunk = await Chunk.objects.aget(pk=citations[0]["source"]["passage"])
     assert chunk.page == 2
+    # The session's log (the chat page reloads a conversation from it) has the page too.
+    session = await async_client.get(f"/api/v1/stream/sessions/{events[0][2]['session_id']}", headers=auth)
+    assert session.json()["citations"][0]["source"]["page"] == 2
 
 
 @pytest.mark.django_db
@@ -155,8 +160,9 @@ def test_the_same_name_replaces_its_source_and_deleting_it_removes_chunks_and_ve
     upload(client, ("richtlijn.docx", docx_bytes([("h1", "Oud"), ("p", PAGE_1)])))
     uploads.run_pending()
     first = Source.objects.get()
-    upload(client, ("richtlijn.docx", docx_bytes([("h1", "Nieuw"), ("p", PAGE_2)])))
-    upload(client, ("richtlijn.docx", docx_bytes([("h1", "Nieuw"), ("p", PAGE_2)])))
+    new = docx_bytes([("h1", "Nieuw"), ("p", PAGE_2)])
+    upload(client, ("richtlijn.docx", new))
+    upload(client, ("richtlijn.docx", new))
     uploads.run_pending()
     source = Source.objects.get()
     assert source.pk == first.pk and source.title == "Nieuw" and source.origin == "upload:richtlijn.docx"
