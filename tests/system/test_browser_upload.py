@@ -16,9 +16,9 @@ from tests.support.live_server import live_server
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
 
-from playwright.sync_api import expect  # noqa: E402
+from playwright.sync_api import expect
 
-from tests.system.test_browser import WATCH_CSP, ask, logged_in, violations, wait_done  # noqa: E402
+from tests.system.test_browser import WATCH_CSP, ask, logged_in, violations, wait_done
 
 INTRO = "Deze richtlijn beschrijft veilig werken aan de gevel van een gebouw door de monteur. " * 4
 LIFELINE = (
@@ -44,7 +44,8 @@ def test_a_pdf_dragged_into_the_admin_is_cited_with_its_page(tmp_path_factory):
         admin.click("input[type=submit]")
         pdf = pdf_bytes([INTRO, LIFELINE], title="Gevelwerk")
         admin.set_input_files(
-            "input[type=file]", files=[{"name": "gevelwerk.pdf", "mimeType": "application/pdf", "buffer": pdf}]
+            "input[type=file]",
+            files=[{"name": "gevelwerk.pdf", "mimeType": "application/pdf", "buffer": pdf}],
         )
         assert violations(admin) == []
         admin.click("input[type=submit]")
