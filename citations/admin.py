@@ -118,9 +118,9 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data, initial=None):  # type: ignore[no-untyped-def]
         single = super().clean
-        if isinstance(data, list | tuple):
+        if isinstance(data, list | tuple) and data:
             return [single(d, initial) for d in data]
-        return [single(data, initial)]
+        return [single(data or None, initial)]  # none chosen: the field's "required" error
 
 
 class UploadForm(forms.Form):
@@ -200,8 +200,8 @@ class UploadAdmin(admin.ModelAdmin):
     def upload_view(self, request: HttpRequest) -> HttpResponse:
         if not _may_upload(request):
             raise PermissionDenied
-        form = UploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
+        form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+        if form.is_bound and form.is_valid():
             rows = uploads.enqueue(form.cleaned_data["files"], request.user)
             queued = sum(1 for row in rows if row.status == Upload.Status.QUEUED)
             messages.success(request, f"{queued} of {len(rows)} file(s) queued for processing.")

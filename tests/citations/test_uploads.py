@@ -60,6 +60,9 @@ def test_the_form_shows_and_the_list_offers_it(client, staff):
     page = client.get(UPLOAD_URL)
     assert page.status_code == 200 and b'type="file"' in page.content and b"multiple" in page.content
     assert b"Upload files" in client.get(LIST_URL).content
+    nothing = client.post(UPLOAD_URL, {})
+    assert nothing.status_code == 200 and b"This field is required" in nothing.content
+    assert Upload.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True)
