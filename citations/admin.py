@@ -1,14 +1,21 @@
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from . import embeddings
-from .models import Chunk, ChunkVector, Source
+from . import embeddings, uploads
+from .formats import SUFFIXES
+from .models import Chunk, ChunkVector, Source, Upload
 
 
 class ChunkInline(admin.TabularInline):
     model = Chunk
-    fields = ["position", "heading_path", "text", "vector_model"]
+    fields = ["position", "page", "heading_path", "text", "vector_model"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -87,7 +94,7 @@ class SourceAdmin(admin.ModelAdmin):
 
 @admin.register(Chunk)
 class ChunkAdmin(admin.ModelAdmin):
-    list_display = ["source", "position", "heading_path", "vector_model"]
+    list_display = ["source", "position", "page", "heading_path", "vector_model"]
     list_filter = ["source__language", "vector__model"]
     search_fields = ["text", "heading_path", "source__title"]
     list_select_related = ["source", "vector"]
@@ -96,3 +103,114 @@ class ChunkAdmin(admin.ModelAdmin):
     @admin.display(description="vector")
     def vector_model(self, obj: Chunk) -> str:
         return _vector_of(obj)
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one field (Django's documented recipe: the widget allows many)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(SUFFIXES)}))
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+    def clean(self, data, initial=None):  # type: ignore[no-untyped-def]
+        single = super().clean
+        if isinstance(data, list | tuple) and data:
+            return [single(d, initial) for d in data]
+        return [single(data or None, initial)]  # none chosen: the field's "required" error
+
+
+class UploadForm(forms.Form):
+    files = MultipleFileField(
+        label="Files",
+        help_text=f"{', '.join(SUFFIXES)}; a file with the name of an earlier upload replaces its source.",
+    )
+
+
+def _may_upload(request: HttpRequest) -> bool:
+    return request.user.has_perm("citations.add_source")
+
+
+@admin.register(Upload)
+class UploadAdmin(admin.ModelAdmin):
+    """Uploaded files and how their processing went; the upload form is a view of its own."""
+
+    list_display = [
+        "name",
+        "status_label",
+        "reason",
+        "chunk_count",
+        "source",
+        "uploaded_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["name", "reason"]
+    list_select_related = ["source", "uploaded_by"]
+    fields = [
+        "name",
+        "size",
+        "status",
+        "reason",
+        "chunk_count",
+        "source",
+        "uploaded_by",
+        "attempts",
+        "created_at",
+        "claimed_at",
+        "heartbeat_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    change_list_template = "admin/citations/upload/change_list.html"
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
+    def has_view_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return _may_upload(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False  # rows come from the upload view, never from a blank form
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_label(self, obj: Upload) -> str:
+        return format_html('<span class="upload-{}">{}</span>', obj.status, obj.get_status_display())
+
+    def get_urls(self) -> list[URLPattern]:
+        upload = path("upload/", self.admin_site.admin_view(self.upload_view), name="citations_upload_upload")
+        return [upload, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):  # type: ignore[no-untyped-def]
+        # Whoever watches the list restarts processing left over by a restarted process.
+        waiting = uploads.waiting()
+        if waiting:
+            uploads.kick()
+        busy = waiting or Upload.objects.filter(status=Upload.Status.PROCESSING).exists()
+        context = {"may_upload": _may_upload(request), "refresh": busy, **(extra_context or {})}
+        return super().changelist_view(request, extra_context=context)
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not _may_upload(request):
+            raise PermissionDenied
+        form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+        if form.is_bound and form.is_valid():
+            rows = uploads.enqueue(form.cleaned_data["files"], request.user)
+            queued = sum(1 for row in rows if row.status == Upload.Status.QUEUED)
+            messages.success(request, f"{queued} of {len(rows)} file(s) queued for processing.")
+            return HttpResponseRedirect(reverse("admin:citations_upload_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Upload guidelines",
+            "opts": self.model._meta,
+            "form": form,
+            "max_mb": settings.EVI360_MAX_UPLOAD_MB,
+        }
+        return TemplateResponse(request, "admin/citations/upload/upload_form.html", context)

@@ -24,6 +24,7 @@ class TextChunk:
     position: int
     heading_path: str
     text: str
+    page: int | None = None  # the PDF page the passage is on
 
 
 def _word_count(text: str) -> int:
@@ -107,4 +108,13 @@ def chunk_markdown(markdown: str) -> list[TextChunk]:
                 packed[-2].extend(packed.pop())
         for group in packed:
             chunks.append(TextChunk(len(chunks), heading_path, "\n\n".join(group)))
+    return chunks
+
+
+def chunk_pages(pages: list[tuple[int, str]] | tuple[tuple[int, str], ...]) -> list[TextChunk]:
+    """Passages of a PDF, page by page, so each carries its page number (numbered from 1)."""
+    chunks: list[TextChunk] = []
+    for number, text in pages:
+        for chunk in chunk_markdown(text):
+            chunks.append(TextChunk(len(chunks), chunk.heading_path, chunk.text, number))
     return chunks

@@ -1,4 +1,5 @@
-"""Read knowledge-base files (Markdown or text, optional YAML front matter) into documents.
+"""Read knowledge-base files into documents: Markdown or text (optional YAML front matter), and
+PDF, DOCX and HTML through ``formats.py``.
 
 Reading is kept apart from writing (``services.py``): a file is fully parsed and checked before
 anything touches the database, so a bad file is reported and skipped, never half-loaded.
@@ -16,11 +17,11 @@ import frontmatter
 import yaml
 from django.conf import settings
 
-from . import chunker
+from . import chunker, formats
 from .analysis import ANALYSIS_VERSION
+from .formats import SUFFIXES
 from .language import SUPPORTED, detect_language
 
-SUFFIXES = (".md", ".txt")
 BUNDLED_CORPUS = Path(__file__).resolve().parent / "corpus"
 _H1 = re.compile(r"^#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 
@@ -50,8 +51,8 @@ def origin_of(path: Path) -> str:
 
 
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files named directly (whatever their suffix, so a wrong one is reported) and the ``.md``/
-    ``.txt`` files found below folders, in a stable order."""
+    """Files named directly (whatever their suffix, so a wrong one is reported) and the files of
+    a known format found below folders, in a stable order."""
     for path in paths:
         if path.is_dir():
             yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
@@ -59,14 +60,51 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
+def max_bytes() -> int:
+    return settings.EVI360_MAX_UPLOAD_MB * 1024 * 1024
+
+
 def read_document(path: Path) -> Document:
     if not path.exists():
         raise DocumentError("no such file")
     if path.suffix.lower() not in SUFFIXES:
-        raise DocumentError(f"unsupported file type {path.suffix or '(none)'}; use .md or .txt")
-    raw = path.read_bytes()
+        raise DocumentError(f"unsupported file type {path.suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+    if path.stat().st_size > max_bytes():
+        raise DocumentError(f"file is larger than EVI360_MAX_UPLOAD_MB={settings.EVI360_MAX_UPLOAD_MB}")
+    return parse_document(origin_of(path), path.name, path.read_bytes())
+
+
+def parse_document(origin: str, name: str, raw: bytes) -> Document:
+    """A document from a file's bytes; ``name`` gives the format (its suffix) and a fallback title."""
+    suffix = Path(name).suffix.lower()
+    stem = Path(name).stem
+    if suffix not in SUFFIXES:
+        raise DocumentError(f"unsupported file type {suffix or '(none)'}; use {', '.join(SUFFIXES)}")
+    if len(raw) > max_bytes():
+        raise DocumentError(f"file is larger than EVI360_MAX_UPLOAD_MB={settings.EVI360_MAX_UPLOAD_MB}")
+    content_hash = hashlib.sha256(raw + f"\nanalysis:{ANALYSIS_VERSION}".encode()).hexdigest()
+    if suffix not in formats.TEXT_SUFFIXES:
+        try:
+            parsed = formats.parse(suffix, raw)
+        except formats.FormatError as exc:
+            raise DocumentError(str(exc)) from None
+        body = parsed.markdown.strip() or "\n\n".join(text for _, text in parsed.pages)
+        if not body:
+            raise DocumentError("empty document")
+        title = parsed.title
+        if not title:
+            match = _H1.search(body)
+            title = match.group(1) if match else _title_from(stem)
+        chunks = chunker.chunk_pages(parsed.pages) if parsed.pages else chunker.chunk_markdown(body)
+        if not chunks:
+            raise DocumentError("no text to index")
+        return Document(origin, title[:300], "", detect_language(body[:2000]), content_hash, chunks)
     if b"\x00" in raw:
         raise DocumentError("binary file")
+    try:
+        formats.sniff(suffix, raw)
+    except formats.FormatError as exc:
+        raise DocumentError(str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -86,7 +124,7 @@ def read_document(path: Path) -> Document:
     title = (meta.get("title") or "").strip()
     if not title:
         match = _H1.search(body)
-        title = match.group(1) if match else path.stem.replace("-", " ").replace("_", " ").capitalize()
+        title = match.group(1) if match else _title_from(stem)
     language = (meta.get("language") or "").strip().lower() or detect_language(body[:2000])
     if language not in SUPPORTED:
         raise DocumentError(f"front matter language {language!r} is not one of {', '.join(SUPPORTED)}")
@@ -98,10 +136,14 @@ def read_document(path: Path) -> Document:
     if not chunks:
         raise DocumentError("no text to index")
     return Document(
-        origin=origin_of(path),
+        origin=origin,
         title=title[:300],
         url=url,
         language=language,
-        content_hash=hashlib.sha256(raw + f"\nanalysis:{ANALYSIS_VERSION}".encode()).hexdigest(),
+        content_hash=content_hash,
         chunks=chunks,
     )
+
+
+def _title_from(stem: str) -> str:
+    return stem.replace("-", " ").replace("_", " ").capitalize()

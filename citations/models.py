@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -39,6 +40,7 @@ class Chunk(models.Model):
     position = models.PositiveIntegerField()
     heading_path = models.CharField(max_length=500, blank=True)
     text = models.TextField()
+    page = models.PositiveIntegerField(null=True, blank=True)  # the PDF page it is on; else null
     search_text = models.TextField(editable=False)
 
     class Meta:
@@ -93,3 +95,42 @@ class IndexVersion(models.Model):
             cursor.execute(f"SELECT version FROM {cls._meta.db_table} WHERE id = 1")
             row = cursor.fetchone()
         return row[0] if row else 0
+
+
+class Upload(models.Model):
+    """A file uploaded in the admin, processed in the background (``citations/uploads.py``).
+
+    Its bytes are kept in the row until it is processed, so any worker process can claim it;
+    ``heartbeat_at`` moves while a worker processes it, so a row left ``processing`` by a dead
+    worker is seen as stale, retried once, then marked failed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=255)
+    content = models.BinaryField(editable=False, null=True)
+    size = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    reason = models.CharField(max_length=500, blank=True)
+    chunk_count = models.PositiveIntegerField(null=True, blank=True)
+    source = models.ForeignKey(
+        Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="uploads"
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "created_at"], name="upload_status")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"

@@ -59,7 +59,7 @@ Lexical = list[tuple["RetrievedChunk", float]]
 
 # The columns of RetrievedChunk, in its order: one query per retrieval, no model instances (it
 # runs before every answer's first token).
-_COLUMNS = "c.id, c.source_id, s.title, s.url, s.language, c.heading_path, c.text"
+_COLUMNS = "c.id, c.source_id, s.title, s.url, s.language, c.heading_path, c.text, c.page"
 
 _SQLITE = f"""
     SELECT {_COLUMNS}
@@ -94,6 +94,7 @@ class RetrievedChunk:
     language: str
     heading_path: str
     text: str
+    page: int | None = None  # the PDF page the passage is on
 
 
 def _match_expression(terms: list[str]) -> str:

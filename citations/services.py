@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -68,6 +68,7 @@ def store_document(document: Document, vectors: np.ndarray | None = None, model:
             position=c.position,
             heading_path=c.heading_path,
             text=c.text,
+            page=c.page,
             # Title and headings are the strongest clue of what a passage is about: index them too.
             search_text=analysis.search_text(
                 f"{document.title}\n{c.heading_path}\n{c.text}", document.language
@@ -104,20 +105,24 @@ def _vectors_for(inputs: Sequence[str], known: dict[str, bytes], report: LoadRep
     return np.stack([np.frombuffer(known[text], dtype="<f4") for text in inputs])
 
 
-def load_paths(paths: Iterable[Path]) -> LoadReport:
+def load_paths(paths: Iterable[Path], progress: Callable[[int, int, Path], None] | None = None) -> LoadReport:
     """Load files into the knowledge base, and give every passage that lacks one a vector of the
     configured embedding model (all of them after a change of model).
 
     Files are read and passages embedded before anything is written; then it is all written in
     one transaction. A bad file is reported and skipped; a model that cannot embed raises
-    ``embeddings.EmbeddingUnavailable`` and leaves the knowledge base as it was."""
+    ``embeddings.EmbeddingUnavailable`` and leaves the knowledge base as it was. ``progress`` is
+    called with (files read, files in all, the file) after each file."""
     report = LoadReport()
     documents: list[tuple[Path, Document]] = []
-    for path in expand_paths(paths):
+    files = list(expand_paths(paths))
+    for done, path in enumerate(files, start=1):
         try:
             documents.append((path, read_document(path)))
         except (DocumentError, OSError) as exc:
             report.results.append((path, Outcome.SKIPPED, str(exc)))
+        if progress is not None:
+            progress(done, len(files), path)
     hashes = dict(
         Source.objects.filter(origin__in=[d.origin for _, d in documents]).values_list(
             "origin", "content_hash"
@@ -126,15 +131,7 @@ def load_paths(paths: Iterable[Path]) -> LoadReport:
     changed = [d for _, d in documents if hashes.get(d.origin) != d.content_hash]
     dense = embeddings.enabled()
     model = embeddings.model_name()
-    vectors: dict[str, np.ndarray] = {}
-    if dense and changed:
-        known = _known_vectors([d.origin for d in changed], model)
-        inputs = [[passage_input(d.title, c.heading_path, c.text) for c in d.chunks] for d in changed]
-        flat = _vectors_for([text for texts in inputs for text in texts], known, report)
-        offset = 0
-        for document, texts in zip(changed, inputs, strict=True):
-            vectors[document.origin] = flat[offset : offset + len(texts)]
-            offset += len(texts)
+    vectors = _vectors_of(changed, model, report) if dense and changed else {}
     # Passages of unchanged sources lacking a vector of this model (a change of model: all).
     stale = _stale_chunks(model, exclude_origins=[d.origin for d in changed]) if dense else []
     stale_vectors = _vectors_for([text for _, text in stale], {}, report) if stale else None
@@ -147,6 +144,34 @@ def load_paths(paths: Iterable[Path]) -> LoadReport:
         IndexVersion.bump()
     INDEX.clear()  # this process reloads at once; the others when they see the version move
     return report
+
+
+def _vectors_of(changed: Sequence[Document], model: str, report: LoadReport) -> dict[str, np.ndarray]:
+    """The vectors of changed documents' passages, by origin (unchanged passages keep theirs)."""
+    known = _known_vectors([d.origin for d in changed], model)
+    inputs = [[passage_input(d.title, c.heading_path, c.text) for c in d.chunks] for d in changed]
+    flat = _vectors_for([text for texts in inputs for text in texts], known, report)
+    vectors: dict[str, np.ndarray] = {}
+    offset = 0
+    for document, texts in zip(changed, inputs, strict=True):
+        vectors[document.origin] = flat[offset : offset + len(texts)]
+        offset += len(texts)
+    return vectors
+
+
+def load_document(document: Document, then: Callable[[Outcome], None]) -> Outcome:
+    """Embed and store one parsed document (an upload); ``then`` runs in the same transaction,
+    so what records the outcome commits with the passages or not at all."""
+    report = LoadReport()
+    model = embeddings.model_name()
+    unchanged = Source.objects.filter(origin=document.origin, content_hash=document.content_hash).exists()
+    vectors = _vectors_of([document], model, report) if embeddings.enabled() and not unchanged else {}
+    with transaction.atomic():
+        outcome = store_document(document, vectors.get(document.origin), model)
+        then(outcome)
+        IndexVersion.bump()
+    INDEX.clear()
+    return outcome
 
 
 def _stale_chunks(model: str, exclude_origins: Sequence[str] = ()) -> list[tuple[int, str]]:

@@ -380,6 +380,16 @@ EVI360_MAX_OUTPUT_TOKENS = env_int("EVI360_MAX_OUTPUT_TOKENS", 2048, minimum=1)
 EVI360_OFFLINE_TOKEN_DELAY_MS = env_float("EVI360_OFFLINE_TOKEN_DELAY_MS", 25.0, minimum=0)
 # How many knowledge-base chunks are retrieved and numbered [1]..[k] for the model.
 EVI360_RETRIEVAL_K = env_int("EVI360_RETRIEVAL_K", 5, minimum=1)
+# The largest knowledge-base file accepted, uploaded in the admin or loaded from the command line.
+EVI360_MAX_UPLOAD_MB = env_int("EVI360_MAX_UPLOAD_MB", 25, minimum=1)
+# Files uploaded in the admin are processed in the background (citations/uploads.py): "thread" runs
+# a worker thread in the web process, started by an upload (and by the upload list when files
+# wait); "command" leaves them to `manage.py process_uploads`. A file whose worker has given no
+# sign of life for EVI360_UPLOAD_STALE_SECONDS is retried once, then marked failed.
+EVI360_UPLOAD_WORKER = env_str("EVI360_UPLOAD_WORKER", "thread")
+if EVI360_UPLOAD_WORKER not in ("thread", "command"):
+    raise ImproperlyConfigured(f"EVI360_UPLOAD_WORKER={EVI360_UPLOAD_WORKER!r}: use 'thread' or 'command'")
+EVI360_UPLOAD_STALE_SECONDS = env_int("EVI360_UPLOAD_STALE_SECONDS", 300, minimum=10)
 # Dense retrieval next to full-text search (citations/embeddings.py): "local:use-multilingual-v3"
 # (built in, offline), "voyageai:voyage-3.5", "openai:text-embedding-3-small" (or any model of an
 # OpenAI-compatible server at EVI360_EMBEDDING_BASE_URL), "cohere:embed-multilingual-v3.0", another

@@ -7,9 +7,10 @@ from __future__ import annotations
 import gc
 import logging
 
+from django.conf import settings
 from django.db import DatabaseError, connections
 
-from citations import embeddings, language
+from citations import embeddings, language, uploads
 from citations.vectors import INDEX
 from streaming.engine import agent
 from streaming.store.writes import mark_interrupted
@@ -64,6 +65,23 @@ def load_passage_vectors() -> None:
         connections.close_all()
 
 
+def resume_uploads() -> None:
+    """Files uploaded in the admin that wait (queued before a restart, or left by a dead worker)
+    are processed by this process's worker thread (EVI360_UPLOAD_WORKER=thread), not only after
+    the next upload."""
+    if settings.EVI360_UPLOAD_WORKER != "thread":
+        return
+    try:
+        waiting = uploads.waiting()
+    except DatabaseError as exc:
+        log.warning("could not look for waiting uploads: %s", exc)
+        return
+    finally:
+        connections.close_all()
+    if waiting:
+        uploads.kick()
+
+
 def freeze_the_heap() -> None:
     """Everything loaded so far (Django, Pydantic AI, the language models, …) lives as long as the
     process: out of the garbage collector's sight, a full collection (otherwise a long walk through
@@ -78,6 +96,7 @@ STEPS = (
     warm_up_agent,
     mark_interrupted_streams,
     load_passage_vectors,
+    resume_uploads,
     freeze_the_heap,
 )
 

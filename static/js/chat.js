@@ -201,6 +201,7 @@
       title.rel = "noopener noreferrer";
     }
     item.append(title, el("p", "snippet", data.source.snippet));
+    if (Number.isInteger(data.source.page)) title.after(el("span", "page", ` p. ${data.source.page}`));
     state.list.append(item);
     state.panel.hidden = false;
   }

@@ -27,6 +27,9 @@ class CitedSourceSerializer(serializers.Serializer):
     passage = serializers.IntegerField(
         source="chunk_id", allow_null=True, help_text="The cited passage; null once it is gone."
     )
+    page = serializers.IntegerField(
+        source="chunk.page", allow_null=True, help_text="The passage's PDF page; null for other formats."
+    )
 
     def get_snippet(self, citation: StreamCitation) -> str:
         # Empty once the knowledge base no longer holds the cited passage.

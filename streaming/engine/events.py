@@ -46,10 +46,11 @@ class CitationEvent:
     # The cited passage (a chunk id; None once it is gone), for links to it on our source page:
     # ``source.passage`` on the wire.
     chunk_id: int | None = None
+    page: int | None = None  # the PDF page of the passage ("p. 12"); None for other formats
 
     def payload(self) -> dict[str, Any]:
         source = {"id": self.source_id, "title": self.title, "url": self.url, "snippet": self.snippet}
-        return {"marker": self.marker, "source": source | {"passage": self.chunk_id}}
+        return {"marker": self.marker, "source": source | {"passage": self.chunk_id, "page": self.page}}
 
 
 @dataclass(frozen=True, slots=True)

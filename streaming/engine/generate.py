@@ -163,7 +163,13 @@ class Generation:
                 chunk = sources[number].chunk
                 self.emit(
                     CitationEvent(
-                        marker, chunk.source_id, chunk.title, chunk.url, snippet(chunk.text), chunk.chunk_id
+                        marker,
+                        chunk.source_id,
+                        chunk.title,
+                        chunk.url,
+                        snippet(chunk.text),
+                        chunk.chunk_id,
+                        chunk.page,
                     )
                 )
         return text

@@ -40,6 +40,7 @@ def decode(name: str, data: str) -> Event:
             source["url"],
             source["snippet"],
             source["passage"],
+            source.get("page"),  # absent in a log written before pages
         )
     if name == "done":
         del payload["status"]

@@ -87,7 +87,8 @@ def sources_block(language: str, citations: dict[int, CitationEvent], source_pag
     for marker in sorted(citations):
         c = citations[marker]
         url = markdown_url(source_url(c, source_page))
-        lines.append(f"- [{marker}] [{markdown_text(c.title)}]({url})")
+        page = f", p. {c.page}" if c.page else ""
+        lines.append(f"- [{marker}] [{markdown_text(c.title)}]({url}){page}")
     return "\n".join(lines)
 
 

@@ -143,6 +143,7 @@ def source_page(request: HttpRequest, pk: str) -> HttpResponse:
             "heading": chunk.heading_path,
             "html": mark_safe(render_markdown(chunk.text)),  # markdown-it escapes the document
             "cited": chunk.pk == cited,
+            "page": chunk.page,
         }
         for chunk in source.chunks.order_by("position")
     ]

@@ -70,7 +70,7 @@ def test_bad_files_are_reported_by_name_and_skipped(write_doc, tmp_path):
 
 
 def test_a_folder_without_documents_is_an_error(tmp_path):
-    with pytest.raises(CommandError, match=r"no \.md or \.txt files"):
+    with pytest.raises(CommandError, match=r"no knowledge-base files \(\.md, \.txt, \.pdf"):
         load(tmp_path)
 
 
@@ -172,3 +172,36 @@ def hashed():
     from pydantic_ai.embeddings import TestEmbeddingModel
 
     return TestEmbeddingModel(dimensions=8)
+
+
+# --- Every format, with a counter and a summary -----------------------------------------------
+
+
+def test_every_format_loads_with_a_counter_and_a_summary_of_what_was_skipped(write_doc, tmp_path, settings):
+    from tests.support.documents import docx_bytes, pdf_bytes, scanned_pdf_bytes
+
+    settings.EVI360_EMBEDDING_MODEL = "none"
+    write_doc("kb/a.md", "# Steigers\n\nEen steiger wordt gekeurd door een deskundige.\n")
+    write_doc(
+        "kb/b.pdf", pdf_bytes(["Valbeveiliging boven 2,5 meter.", "Een vanglijn wordt jaarlijks gekeurd."])
+    )
+    write_doc("kb/c.docx", docx_bytes([("h1", "Tillen"), ("p", "Til nooit meer dan 23 kilogram alleen.")]))
+    write_doc("kb/d.html", "<html><body><h1>Geluid</h1><p>Draag gehoorbescherming.</p></body></html>")
+    write_doc("kb/e.pdf", scanned_pdf_bytes())
+    write_doc("kb/f.docx", "not a zip at all")
+    out = StringIO()
+    err = StringIO()
+    call_command("load_knowledge_base", str(tmp_path / "kb"), "--progress", stdout=out, stderr=err)
+    out, err = out.getvalue(), err.getvalue()
+    assert "[1/6] read a.md" in err and "[6/6] read f.docx" in err
+    assert "4 loaded (4 created, 0 updated), 0 unchanged, 2 skipped" in out
+    assert "e.pdf (no text layer; OCR is not supported)" in out
+    assert "f.docx (not a DOCX" in out
+    assert sorted(Source.objects.values_list("title", flat=True)) == ["B", "Geluid", "Steigers", "Tillen"]
+    assert list(Chunk.objects.filter(source__title="B").values_list("page", flat=True)) == [1, 2]
+    assert set(Chunk.objects.exclude(source__title="B").values_list("page", flat=True)) == {None}
+    assert [c.title for c in retrieve("vanglijn", "nl")] == ["B"]
+
+    out, err = load(tmp_path / "kb")
+    assert "0 loaded (0 created, 0 updated), 4 unchanged, 2 skipped" in out
+    assert "[1/6]" not in err  # no counter when stderr is no terminal

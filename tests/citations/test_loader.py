@@ -43,7 +43,8 @@ def test_title_falls_back_to_file_name(write_doc):
         ("lang.md", "---\nlanguage: de\n---\nText here.\n", "language 'de'"),
         ("url.md", "---\nurl: javascript:alert(1)\n---\nText here.\n", "url"),
         ("title.md", "---\ntitle: [1, 2]\n---\nText here.\n", "'title' must be text"),
-        ("doc.pdf", "%PDF-1.4", "unsupported file type .pdf"),
+        ("doc.pdf", "%PDF-1.4", "corrupt PDF"),
+        ("doc.odt", "x", "unsupported file type .odt"),
     ],
 )
 def test_bad_files_are_refused_with_a_reason(write_doc, name, content, reason):
@@ -59,5 +60,5 @@ def test_missing_file(tmp_path):
 def test_folders_expand_to_md_and_txt_files_in_order(write_doc, tmp_path):
     write_doc("b.md", "B")
     write_doc("sub/a.txt", "A")
-    write_doc("sub/skip.pdf", "P")
+    write_doc("sub/skip.odt", "P")
     assert [p.relative_to(tmp_path).as_posix() for p in expand_paths([tmp_path])] == ["b.md", "sub/a.txt"]

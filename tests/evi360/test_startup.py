@@ -19,6 +19,7 @@ def test_the_steps_run_in_order_and_the_heap_is_frozen_last(monkeypatch):
         "warm_up_agent",
         "mark_interrupted_streams",
         "load_passage_vectors",
+        "resume_uploads",
         "freeze_the_heap",
     ]
     ran: list[str] = []
@@ -71,3 +72,22 @@ def test_a_failed_agent_warm_up_is_logged_not_raised(monkeypatch, caplog):
     with caplog.at_level(logging.ERROR, logger="evi360.startup"):
         startup.warm_up_agent()
     assert "the agent's warm-up run failed" in caplog.text and "no price table" in caplog.text
+
+
+@pytest.mark.django_db
+def test_waiting_uploads_start_the_worker_thread(settings, monkeypatch):
+    from citations.models import Upload
+
+    monkeypatch.setattr(startup.connections, "close_all", lambda: None)
+    kicked: list[bool] = []
+    monkeypatch.setattr(startup.uploads, "kick", lambda: kicked.append(True))
+    settings.EVI360_UPLOAD_WORKER = "thread"
+    startup.resume_uploads()
+    assert kicked == []  # nothing waits
+    Upload.objects.create(name="a.md", content=b"# A\n\ntekst")
+    settings.EVI360_UPLOAD_WORKER = "command"
+    startup.resume_uploads()
+    assert kicked == []  # manage.py process_uploads does it
+    settings.EVI360_UPLOAD_WORKER = "thread"
+    startup.resume_uploads()
+    assert kicked == [True]

@@ -62,6 +62,10 @@ def _payload_schema(event_class: type) -> dict[str, Any]:
         source["passage"] = properties.pop("chunk_id") | {
             "description": "The cited passage: /sources/<id>?passage=<passage> shows it highlighted."
         }
+        source["page"] = properties.pop("page") | {
+            "minimum": 1,
+            "description": "The PDF page the passage is on (shown as 'p. 12'); null for other formats.",
+        }
         properties["source"] = {"type": "object", "properties": source, "required": list(source)}
     elif event_class is DoneEvent:  # a constant status after the session id
         session_id = properties.pop("session_id")

@@ -90,6 +90,9 @@ class SourceSerializer(serializers.Serializer):
     passage = serializers.IntegerField(
         allow_null=True, help_text="The cited passage (our source page highlights it)."
     )
+    page = serializers.IntegerField(
+        allow_null=True, help_text="The passage's PDF page; null for other formats."
+    )
 
 
 class AnswerCitationSerializer(serializers.Serializer):

@@ -74,6 +74,7 @@ def test_detail_has_the_outcome_answer_and_citations(api, user, small_kb):
                 "url": "https://kb.example/tillen",
                 "snippet": "Een werknemer tilt niet meer dan 23 kg. Gebruik een hulpmiddel bij zware lasten.",
                 "passage": source.chunks.first().pk,
+                "page": None,  # a Markdown source; PDF pages: tests/citations/test_page_numbers.py
             },
         }
     ]

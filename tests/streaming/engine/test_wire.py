@@ -33,14 +33,15 @@ def test_each_event_shape():
         "language": "nl",
         "model": "offline",
     }
-    assert parse(encode(1, CitationEvent(2, 9, "Tillen", "https://x", "De last", 41)))[1] == {
+    assert parse(encode(1, CitationEvent(2, 9, "Tillen", "https://x", "De last", 41, 12)))[1] == {
         "marker": 2,
-        "source": {"id": 9, "title": "Tillen", "url": "https://x", "snippet": "De last", "passage": 41},
+        "source": {
+            **{"id": 9, "title": "Tillen", "url": "https://x", "snippet": "De last"},
+            **{"passage": 41, "page": 12},
+        },
     }
-    assert (
-        parse(encode(1, CitationEvent(2, 9, "Tillen", "https://x", "De last")))[1]["source"]["passage"]
-        is None
-    )
+    source = parse(encode(1, CitationEvent(2, 9, "Tillen", "https://x", "De last")))[1]["source"]
+    assert source["passage"] is None and source["page"] is None
     assert parse(encode(3, DoneEvent("s", 120, 900, 10, 20, [1, 2])))[1] == {
         "session_id": "s",
         "status": "completed",
