@@ -39,7 +39,7 @@ def decode(name: str, data: str) -> Event:
             source["title"],
             source["url"],
             source["snippet"],
-            source["passage"],
+            source.get("passage"),  # absent in a log written before passages
             source.get("page"),  # absent in a log written before pages
         )
     if name == "done":
