@@ -40,7 +40,7 @@ class _SessionPartInline:
 
 class StreamCitationInline(_SessionPartInline, admin.TabularInline):
     model = StreamCitation
-    fields = ["marker", "title", "url", "offset", "source", "chunk"]
+    fields = ["marker", "title", "url", "page", "text", "offset", "source", "chunk"]
     readonly_fields = fields
 
 

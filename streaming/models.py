@@ -155,7 +155,8 @@ class StreamReplay(models.Model):
 
 class StreamCitation(models.Model):
     """A marker ``[n]`` that was streamed, the source it points at, and where it first appeared.
-    Title and URL are copied so the log stays readable after the knowledge base changes."""
+    Title, URL, the passage's text and page are copied so the log stays readable after the
+    knowledge base changes (a source deleted, or replaced by a re-upload: ``chunk`` goes null)."""
 
     session = models.ForeignKey(StreamSession, on_delete=models.CASCADE, related_name="citations")
     marker = models.PositiveSmallIntegerField()
@@ -165,6 +166,10 @@ class StreamCitation(models.Model):
     )
     title = models.CharField(max_length=300)
     url = models.URLField(max_length=500, blank=True)
+    # The whole passage, not the shortened snippet the stream showed: the feedback export wants
+    # the passage's text, and the snippet is derived from it (engine.generate.snippet).
+    text = models.TextField(blank=True, default="")
+    page = models.PositiveIntegerField(null=True, blank=True)  # the passage's PDF page; else null
     offset = models.PositiveIntegerField()
 
     class Meta:

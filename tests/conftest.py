@@ -172,18 +172,22 @@ def log_session(user, minutes_ago: float = 0, **fields):
 
 
 def cite(session, title: str, marker: int = 1, offset: int = 15):
-    """A citation in the stream log of the source titled ``title`` (its first passage)."""
+    """A citation in the stream log of the source titled ``title`` (its first passage), with the
+    copies the stream's writer keeps."""
     from citations.models import Source
     from streaming.models import StreamCitation
 
     source = Source.objects.get(title=title)
+    chunk = source.chunks.first()
     return StreamCitation.objects.create(
         session=session,
         marker=marker,
         source=source,
-        chunk=source.chunks.first(),
+        chunk=chunk,
         title=source.title,
         url=source.url,
+        text=chunk.text,
+        page=chunk.page,
         offset=offset,
     )
 
@@ -216,6 +220,14 @@ def parse_sse(raw: bytes) -> list[tuple[int, str, dict]]:
         fields = dict(line.split(": ", 1) for line in block.split("\n"))
         events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
     return events
+
+
+async def stream_query(async_client, query: str, headers: dict) -> list[tuple[int, str, dict]]:
+    """Ask ``query`` at POST /api/v1/stream/query and read the stream to its end: its events."""
+    response = await async_client.post(
+        "/api/v1/stream/query", {"query": query}, content_type="application/json", headers=headers
+    )
+    return parse_sse(b"".join([chunk async for chunk in response.streaming_content]))
 
 
 def redis_test_url(db: int) -> str | None:

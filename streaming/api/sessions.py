@@ -28,12 +28,12 @@ class CitedSourceSerializer(serializers.Serializer):
         source="chunk_id", allow_null=True, help_text="The cited passage; null once it is gone."
     )
     page = serializers.IntegerField(
-        source="chunk.page", allow_null=True, help_text="The passage's PDF page; null for other formats."
+        allow_null=True, help_text="The passage's PDF page; null for other formats."
     )
 
     def get_snippet(self, citation: StreamCitation) -> str:
-        # Empty once the knowledge base no longer holds the cited passage.
-        return snippet(citation.chunk.text) if citation.chunk is not None else ""
+        # From the copy kept with the citation: it outlives the passage (a deleted or replaced source).
+        return snippet(citation.text)
 
 
 class CitationSerializer(serializers.Serializer):
@@ -129,7 +129,7 @@ class SessionPagination(PageNumberPagination):
 
 
 # What a session's serializer reads besides the session: its citations and its feedback.
-CITATIONS = ("citations", "citations__chunk", "feedback")
+CITATIONS = ("citations", "feedback")
 
 
 class _OwnSessions:

@@ -42,15 +42,12 @@ def feedback_given(
         found = found.filter(created_at__gte=since)
     if session_ids is not None:
         found = found.filter(session_id__in=session_ids)
-    return (
-        found.select_related("session")
-        .prefetch_related("session__citations__chunk")
-        .order_by("created_at", "pk")
-    )
+    return found.select_related("session").prefetch_related("session__citations").order_by("created_at", "pk")
 
 
 def records(feedback: QuerySet) -> Iterator[dict[str, Any]]:
-    """One record per feedback (``COLUMNS``); a cited passage deleted since has text null."""
+    """One record per feedback (``COLUMNS``); a cited passage's text and page are the copies kept
+    with the citation, so they outlive the passage (``passage`` is then null)."""
     for given in feedback.iterator(chunk_size=_BATCH):
         session = given.session
         yield {
@@ -67,7 +64,8 @@ def records(feedback: QuerySet) -> Iterator[dict[str, Any]]:
                     "title": c.title,
                     "url": c.url,
                     "passage": c.chunk_id,
-                    "text": c.chunk.text if c.chunk is not None else None,
+                    "text": c.text or None,  # null: a row from before 0009 whose passage was gone
+                    "page": c.page,
                 }
                 for c in session.citations.all()
             ],

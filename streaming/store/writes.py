@@ -261,6 +261,8 @@ def record_outcomes(outcomes: Sequence[tuple[uuid.UUID, Outcome]]) -> list[None]
                     source_id=chunk.source_id if chunk.source_id in live_sources else None,
                     title=chunk.title,
                     url=chunk.url,
+                    text=chunk.text,  # retrieved with the passage: no query of its own
+                    page=chunk.page,
                     offset=offset,
                 )
                 for session_id, outcome in outcomes

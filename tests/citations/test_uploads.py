@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from citations import uploads
 from citations.models import Chunk, ChunkVector, Source, Upload
-from tests.conftest import parse_sse
+from tests.conftest import stream_query
 from tests.support.documents import docx_bytes, encrypted_pdf_bytes, pdf_bytes, scanned_pdf_bytes
 
 UPLOAD_URL = "/admin/citations/upload/upload/"
@@ -95,13 +95,7 @@ async def test_an_uploaded_pdf_is_processed_in_the_background_and_cited_with_its
 
     await sync_to_async(upload_and_process)()
     auth = {"Authorization": f"Bearer {await sync_to_async(access_token)(user)}"}
-    response = await async_client.post(
-        "/api/v1/stream/query",
-        {"query": "Hoe vaak wordt een vanglijn gekeurd?"},
-        content_type="application/json",
-        headers=auth,
-    )
-    events = parse_sse(b"".join([chunk async for chunk in response.streaming_content]))
+    events = await stream_query(async_client, "Hoe vaak wordt een vanglijn gekeurd?", auth)
     citations = [data for _, kind, data in events if kind == "citation"]
     assert citations and citations[0]["source"]["title"] == "Valbeveiliging"
     assert citations[0]["source"]["page"] == 2

@@ -25,7 +25,8 @@ def feedback(user, small_kb):
     down = log_session(user, 5, answer="Maximaal 23 kg [1] [2].", language="nl")
     cite(down, "Tillen", 1)
     cite(down, "Noise", 2)
-    StreamCitation.objects.filter(marker=2).update(chunk=None)  # its passage is gone since
+    # Its passage is gone since (a source deleted or re-uploaded): the text kept with it stays.
+    StreamCitation.objects.filter(marker=2).update(chunk=None)
     given = AnswerFeedback.objects.create(
         session=down, rating="down", reasons=["incorrect"], comment="Te streng, “zegt” men"
     )
@@ -60,8 +61,16 @@ def test_jsonl_holds_what_an_evaluation_needs(feedback):
                 "url": "https://kb.example/tillen",
                 "passage": Source.objects.get(title="Tillen").chunks.first().pk,
                 "text": Source.objects.get(title="Tillen").chunks.first().text,
+                "page": None,  # not a PDF
             },
-            {"marker": 2, "title": "Noise", "url": "https://kb.example/noise", "passage": None, "text": None},
+            {
+                "marker": 2,
+                "title": "Noise",
+                "url": "https://kb.example/noise",
+                "passage": None,
+                "text": Source.objects.get(title="Noise").chunks.first().text,
+                "page": None,
+            },
         ],
         "rating": "down",
         "reasons": ["incorrect"],

@@ -7,8 +7,7 @@ import uuid
 import pytest
 
 from citations.models import Source
-from streaming.models import StreamCitation
-from tests.conftest import log_session
+from tests.conftest import cite, log_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIST = "/api/v1/stream/sessions/"
@@ -46,15 +45,7 @@ def test_detail_has_the_outcome_answer_and_citations(api, user, small_kb):
         token_events=6,
         answer="Maximaal 23 kg [1].",
     )
-    StreamCitation.objects.create(
-        session=session,
-        marker=1,
-        source=source,
-        chunk=source.chunks.first(),
-        title=source.title,
-        url=source.url,
-        offset=15,
-    )
+    cite(session, "Tillen")
     body = api.get(f"{LIST}{session.id}").json()
     assert body["status"] == "completed" and body["language"] == "nl" and body["model"] == "offline"
     assert (body["ttft_ms"], body["duration_ms"], body["input_tokens"], body["output_tokens"]) == (
@@ -80,10 +71,12 @@ def test_detail_has_the_outcome_answer_and_citations(api, user, small_kb):
     ]
     for key in ("created_at", "first_token_at", "finished_at", "error_code", "error_message"):
         assert key in body
-    # The cited passage gone from the knowledge base: the log still shows title and URL.
+    # The cited passage gone from the knowledge base: the log still shows title, URL and the
+    # passage's text, kept with the citation (a deleted or re-uploaded PDF: test_kept_passages.py).
     source.chunks.all().delete()
     (citation,) = api.get(f"{LIST}{session.id}").json()["citations"]
-    assert citation["source"]["snippet"] == "" and citation["source"]["title"] == "Tillen"
+    assert citation["source"]["title"] == "Tillen"
+    assert citation["source"]["snippet"] == body["citations"][0]["source"]["snippet"]
     assert citation["source"]["passage"] is None
 
 
