@@ -22,15 +22,21 @@ def schedule() -> tuple[int, float, float]:
     )
 
 
+def tokens_of(count: int) -> list[str]:
+    """The answer's tokens: words, and a citation marker every 20."""
+    return ["[1] " if index % 20 == 19 else f"w{index} " for index in range(count)]
+
+
 def model() -> FunctionModel:
     tokens, first, gap = schedule()
+    answer = tokens_of(tokens)
 
     async def stream(messages, info):  # type: ignore[no-untyped-def]
         if first:
             await asyncio.sleep(first)
-        for index in range(tokens):
+        for index, token in enumerate(answer):
             if index and gap:
                 await asyncio.sleep(gap)
-            yield "[1] " if index % 20 == 19 else f"w{index} "
+            yield token
 
     return FunctionModel(stream_function=stream, model_name="bench")

@@ -182,7 +182,9 @@ class AnthropicStandIn:
     ``cancelled_count``: clients that went away before their script was over.
     """
 
-    def __init__(self, default_script: Callable[[], Script] | None = None) -> None:
+    def __init__(self, default_script: Callable[[], Script] | None = None, *, record: bool = True) -> None:
+        # record=False: keep no requests or send times (a benchmark's thousands of streams).
+        self._record = record
         self._default = default_script or (lambda: text_stream(["Hello", " from", " the", " stand-in."]))
         self._scripts: deque[Script] = deque()
         self._lock = threading.Lock()
@@ -319,16 +321,17 @@ class AnthropicStandIn:
                     )
                     continue
                 payload = json.loads(body) if body else {}
-                self.requests.append(
-                    {
-                        "method": method,
-                        "path": path,
-                        "headers": headers,
-                        "json": payload,
-                        "connection": connection_id,
-                        "received_at": time.monotonic(),
-                    }
-                )
+                if self._record:
+                    self.requests.append(
+                        {
+                            "method": method,
+                            "path": path,
+                            "headers": headers,
+                            "json": payload,
+                            "connection": connection_id,
+                            "received_at": time.monotonic(),
+                        }
+                    )
                 script = self._next_script()
                 try:
                     await self._play(script, bool(payload.get("stream")), conn, writer)
@@ -449,7 +452,8 @@ class AnthropicStandIn:
                         "delta": {"type": "text_delta", "text": delta},
                     },
                 )
-                self.sent_at.append((time.monotonic(), delta))
+                if self._record:
+                    self.sent_at.append((time.monotonic(), delta))
             if script.kind == "overloaded":
                 error = {"type": "overloaded_error", "message": "Overloaded"}
                 await send("error", {"type": "error", "error": error})
