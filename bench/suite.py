@@ -52,6 +52,7 @@ from bench.sse_client import Client, Result, StreamError  # noqa: E402
 from tests.support.live_server import free_port, live_server  # noqa: E402
 
 QUESTION = "Hoe zwaar mag ik tillen?"
+MODEL = "claude-sonnet-4-6"
 FIRST_MS, GAP_MS, TOKENS = 50.0, 20.0, 60
 
 
@@ -76,7 +77,7 @@ SETTINGS = {
     "LOG_LEVEL": "WARNING",
 }
 # Bursts per concurrency (and server): one stream is noisy, 500 take the machine for seconds.
-ROUNDS = {1: 32, 50: 4, 200: 2, 500: 1}
+ROUNDS = {"scripted": {1: 32, 50: 4, 200: 2, 500: 1}, "anthropic": {1: 16, 50: 4, 200: 2, 500: 1}}
 ASGI_SERVER = "uvicorn"  # as deployed (`make run`, `make cluster`); --server daphne to compare
 
 
@@ -84,12 +85,22 @@ def _schedule(tokens: int, first_ms: float, gap_ms: float) -> dict[str, str]:
     return {"BENCH_TOKENS": str(tokens), "BENCH_FIRST_MS": str(first_ms), "BENCH_GAP_MS": str(gap_ms)}
 
 
+def _upstream_settings(upstream: str | None) -> dict[str, str]:
+    """Ours on the real path: Claude through the anthropic SDK, at bench/upstream.py."""
+    if upstream is None:
+        return {}
+    return {
+        "EVI360_MODEL": f"anthropic:{MODEL}",
+        "ANTHROPIC_API_KEY": "bench",
+        "ANTHROPIC_BASE_URL": upstream,
+    }
+
+
 @contextlib.contextmanager
-def ours(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
+def ours(tokens: int, first_ms: float, gap_ms: float, upstream: str | None = None) -> Iterator[Server]:
     workdir = Path(tempfile.mkdtemp(prefix="evi360-suite-"))
-    with live_server(
-        workdir, asgi_server=ASGI_SERVER, **SETTINGS, **_schedule(tokens, first_ms, gap_ms)
-    ) as server:
+    settings = {**SETTINGS, **_schedule(tokens, first_ms, gap_ms), **_upstream_settings(upstream)}
+    with live_server(workdir, asgi_server=ASGI_SERVER, **settings) as server:
         headers = {"Authorization": f"Bearer {server.token()}"}
         yield Server("ours", f"{server.base}/api/v1/stream/query", headers, server.process.pid)
 
@@ -109,14 +120,12 @@ def cluster(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
 
 
 @contextlib.contextmanager
-def baseline(tokens: int, first_ms: float, gap_ms: float) -> Iterator[Server]:
+def baseline(tokens: int, first_ms: float, gap_ms: float, upstream: str | None = None) -> Iterator[Server]:
     port = free_port()
-    env = {
-        **os.environ,
-        "BENCH_TOKENS": str(tokens),
-        "BENCH_FIRST_MS": str(first_ms),
-        "BENCH_GAP_MS": str(gap_ms),
-    }
+    env = {**os.environ, **_schedule(tokens, first_ms, gap_ms)}
+    env.pop("BENCH_UPSTREAM", None)
+    if upstream is not None:
+        env["BENCH_UPSTREAM"] = upstream
     command = [sys.executable, "-m", "uvicorn", "bench.baseline_fastapi:app", "--port", str(port)]
     process = subprocess.Popen([*command, "--no-access-log", "--log-level", "warning"], env=env, cwd=ROOT)
     try:
@@ -371,10 +380,58 @@ async def capacity(server: Server, start: int = 50, limit: int = 2000) -> dict[s
     return {"capacity_streams": good}
 
 
-def both(factory_args: tuple[int, float, float]) -> Iterator[Server]:
-    for factory in (ours, baseline):
-        with factory(*factory_args) as server:
-            yield server
+PATHS = ("scripted", "anthropic")
+PATH_NAMES = {"scripted": "scripted model", "anthropic": "real Anthropic SDK"}
+
+
+@contextlib.contextmanager
+def upstream_for(path: str, tokens: int, first_ms: float, gap_ms: float) -> Iterator[str | None]:
+    """The Messages API upstream of the real path (bench/upstream.py), None for the scripted one."""
+    if path == "scripted":
+        yield None
+        return
+    from bench.upstream import running
+
+    with running(tokens, first_ms, gap_ms) as (base_url, _pid):
+        yield base_url
+
+
+def both(path: str, schedule: tuple[int, float, float]) -> Iterator[Server]:
+    with upstream_for(path, *schedule) as upstream:
+        for factory in (ours, baseline):
+            with factory(*schedule, upstream=upstream) as server:
+                yield server
+
+
+def run_path(path: str, args: argparse.Namespace, record: Callable[[str, str, dict], None]) -> None:
+    """Every figure of one path: the scripted model, or the real Anthropic SDK against the
+    Messages API stand-in. The real path leaves out the 10,000-token answer and the memory runs
+    (what they measure does not depend on the model library)."""
+    print(f"{PATH_NAMES[path]}:", flush=True)
+    schedule = (TOKENS, FIRST_MS, GAP_MS)
+    with upstream_for(path, *schedule) as upstream:
+        with ours(*schedule, upstream=upstream) as mine, baseline(*schedule, upstream=upstream) as theirs:
+            for concurrency in args.concurrency:
+                rounds = ROUNDS[path].get(concurrency, 1) if not args.quick else 2 if concurrency < 500 else 1
+                print(f"  {concurrency} concurrent streams, {rounds} rounds each, taking turns …", flush=True)
+                for name, values in asyncio.run(bursts([mine, theirs], concurrency, rounds)).items():
+                    record(f"{path}: {concurrency} concurrent", name, values)
+    for tokens in (2000, 10000) if path == "scripted" else (2000,):
+        for server in both(path, (tokens, 0, 0)):
+            print(f"  {server.name}: {tokens}-token answers …", flush=True)
+            record(
+                f"{path}: {tokens}-token answer",
+                server.name,
+                asyncio.run(sequential(server, 2 if args.quick else 3)),
+            )
+    if path == "scripted":
+        counts = (50, 200) if args.quick else (50, 1000)
+        for server in both(path, (TOKENS, 0, 0)):
+            print(f"  {server.name}: {counts[-1]} streams for memory …", flush=True)
+            record(f"{path}: memory", server.name, asyncio.run(rss_after(server, counts)))
+    for server in both(path, schedule):
+        print(f"  {server.name}: capacity …", flush=True)
+        record(f"{path}: capacity (one worker)", server.name, asyncio.run(capacity(server)))
 
 
 def main() -> None:
@@ -382,6 +439,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 50, 200, 500])
+    parser.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS), help="model paths")
     parser.add_argument("--server", choices=["uvicorn", "daphne"], default="uvicorn", help="ours under")
     parser.add_argument("--no-cluster", action="store_true", help="skip the multi-worker capacity")
     parser.add_argument("--quick", action="store_true", help="fewer rounds and streams: a smoke run")
@@ -395,33 +453,20 @@ def main() -> None:
     def record(section: str, name: str, values: dict[str, float]) -> None:
         figures.setdefault(section, {}).setdefault(name, {}).update(values)
 
-    with ours(TOKENS, FIRST_MS, GAP_MS) as mine, baseline(TOKENS, FIRST_MS, GAP_MS) as theirs:
-        for concurrency in args.concurrency:
-            rounds = ROUNDS.get(concurrency, 1) if not args.quick else 2 if concurrency < 500 else 1
-            print(f"  {concurrency} concurrent streams, {rounds} rounds each, taking turns …", flush=True)
-            for name, values in asyncio.run(bursts([mine, theirs], concurrency, rounds)).items():
-                record(f"{concurrency} concurrent", name, values)
-    for tokens in (2000, 10000):
-        for server in both((tokens, 0, 0)):
-            print(f"  {server.name}: {tokens}-token answers …", flush=True)
-            record(
-                f"{tokens}-token answer", server.name, asyncio.run(sequential(server, 2 if args.quick else 3))
-            )
-    counts = (50, 200) if args.quick else (50, 1000)
-    for server in both((TOKENS, 0, 0)):
-        print(f"  {server.name}: {counts[-1]} streams for memory …", flush=True)
-        record("memory", server.name, asyncio.run(rss_after(server, counts)))
-    for server in both((TOKENS, FIRST_MS, GAP_MS)):
-        print(f"  {server.name}: capacity …", flush=True)
-        record("capacity (one worker)", server.name, asyncio.run(capacity(server)))
-    if not args.no_cluster:
+    for path in args.paths:
+        run_path(path, args, record)
+    if not args.no_cluster and "scripted" in args.paths:
         try:
             with cluster(TOKENS, FIRST_MS, GAP_MS) as server:
-                print("  cluster (2 workers): capacity …", flush=True)
-                record("capacity (make cluster, 2 workers)", "ours", asyncio.run(capacity(server, start=100)))
+                print("  cluster (2 workers, scripted model): capacity …", flush=True)
+                record(
+                    "scripted: capacity (make cluster, 2 workers)",
+                    "ours",
+                    asyncio.run(capacity(server, start=100)),
+                )
         except RuntimeError as exc:  # no PostgreSQL, Redis or nginx here
             print(f"  cluster skipped: {exc}", flush=True)
-    library = library_cpu_per_token()
+    library = library_cpu_per_token() if "scripted" in args.paths else {}
 
     print_table(figures, library)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -463,12 +508,18 @@ def print_table(figures: dict[str, dict[str, dict[str, float]]], library: dict[s
             print(f"  {key:26}{mine:12.1f}{theirs:12.1f}{ratio:8.2f}")
     print("(ratio = ours / baseline: lower is better, except capacity, where higher is)")
     for name, api in (("ours", "direct API"), ("baseline", "run_stream + stream_text")):
-        relay = figures["2000-token answer"][name]["cpu_us_per_token"]
+        if "scripted: 2000-token answer" not in figures:
+            break
+        relay = figures["scripted: 2000-token answer"][name]["cpu_us_per_token"]
         print(
             f"relay cost, {name}: Pydantic AI ({api}) + the scripted model {library[name]:.0f} µs CPU per "
             f"token; the server in all {relay:.0f} µs, so the server outside the library ≈ "
             f"{relay - library[name]:.0f} µs per token"
         )
+    if "anthropic: 2000-token answer" in figures:
+        for name in ("ours", "baseline"):
+            per_delta = figures["anthropic: 2000-token answer"][name]["cpu_us_per_token"]
+            print(f"real path, {name}: {per_delta:.0f} µs of server CPU per upstream delta, SDK included")
 
 
 if __name__ == "__main__":
