@@ -374,6 +374,13 @@ ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
 if EVI360_MODEL.startswith("anthropic:") and not ANTHROPIC_API_KEY:
     raise ImproperlyConfigured(f"EVI360_MODEL={EVI360_MODEL} needs ANTHROPIC_API_KEY")
+# The anthropic SDK's HTTP client: "aiohttp" (its aiohttp transport, the cheaper per delta:
+# docs/performance.md) or "httpx" (its default). One pool per process, every connection kept alive
+# up to EVI360_UPSTREAM_MAX_CONNECTIONS, so a burst after a quiet spell does not open new TLS ones.
+EVI360_ANTHROPIC_HTTP = env_str("EVI360_ANTHROPIC_HTTP", "aiohttp")
+if EVI360_ANTHROPIC_HTTP not in ("aiohttp", "httpx"):
+    raise ImproperlyConfigured(f"EVI360_ANTHROPIC_HTTP={EVI360_ANTHROPIC_HTTP!r}: use 'aiohttp' or 'httpx'")
+EVI360_UPSTREAM_MAX_CONNECTIONS = env_int("EVI360_UPSTREAM_MAX_CONNECTIONS", 1000, minimum=1)
 # Retries of the model SDK before the first token (each one delays the answer).
 EVI360_UPSTREAM_MAX_RETRIES = env_int("EVI360_UPSTREAM_MAX_RETRIES", 1, minimum=0)
 EVI360_MAX_OUTPUT_TOKENS = env_int("EVI360_MAX_OUTPUT_TOKENS", 2048, minimum=1)

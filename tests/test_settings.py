@@ -95,6 +95,12 @@ def test_database_url_is_parsed_and_bad_model_names_refused():
     assert "needs ANTHROPIC_API_KEY" in start(EVI360_MODEL="anthropic:claude-sonnet-4-6").stderr
 
 
+def test_the_anthropic_http_client_is_aiohttp_or_httpx():
+    assert "EVI360_ANTHROPIC_HTTP='requests'" in start(EVI360_ANTHROPIC_HTTP="requests").stderr
+    assert "below its minimum" in start(EVI360_UPSTREAM_MAX_CONNECTIONS="0").stderr
+    assert start(EVI360_ANTHROPIC_HTTP="httpx").returncode == 0
+
+
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
     if django_settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         pytest.skip("SQLite only")

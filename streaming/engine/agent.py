@@ -134,7 +134,9 @@ def build_model(name: str) -> Model:
         from pydantic_ai.providers.anthropic import AnthropicProvider
 
         provider = AnthropicProvider(
-            api_key=settings.ANTHROPIC_API_KEY or None, base_url=settings.ANTHROPIC_BASE_URL or None
+            api_key=settings.ANTHROPIC_API_KEY or None,
+            base_url=settings.ANTHROPIC_BASE_URL or None,
+            http_client=anthropic_http_client(),
         )
         return AnthropicModel(name.split(":", 1)[1], provider=provider, settings=model_settings)
     from pydantic_ai.models import infer_model
@@ -142,6 +144,18 @@ def build_model(name: str) -> Model:
     model = infer_model(name)
     model._settings = {**(model.settings or {}), **model_settings}  # type: ignore[attr-defined]
     return model
+
+
+def anthropic_http_client() -> httpx2.AsyncClient:
+    """The SDK's HTTP client for ``EVI360_ANTHROPIC_HTTP``, with its timeouts and every idle
+    connection kept (the SDK's own keeps 100 of 1,000). Both map transport errors onto httpx2's, so
+    the SDK's errors, and ours, are the same either way."""
+    from anthropic import DefaultAioHttpClient, DefaultAsyncHttpxClient
+
+    most = settings.EVI360_UPSTREAM_MAX_CONNECTIONS
+    limits = httpx2.Limits(max_connections=most, max_keepalive_connections=most, keepalive_expiry=60)
+    client = DefaultAioHttpClient if settings.EVI360_ANTHROPIC_HTTP == "aiohttp" else DefaultAsyncHttpxClient
+    return client(limits=limits)
 
 
 @functools.cache

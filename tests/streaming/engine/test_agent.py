@@ -20,6 +20,7 @@ from streaming.engine.agent import (
     UpstreamError,
     Usage,
     answer,
+    anthropic_http_client,
     build_model,
     get_model,
     model_display_name,
@@ -162,13 +163,31 @@ def test_the_model_is_built_once_per_process():
 # --- The real anthropic SDK against the stand-in ------------------------------------------------
 
 
-@pytest.fixture
-def claude(anthropic_upstream, settings):
+# Every test of the real SDK runs on both of its HTTP clients: the errors must map the same.
+@pytest.fixture(params=["aiohttp", "httpx"])
+async def claude(request, anthropic_upstream, settings):
     settings.ANTHROPIC_API_KEY = "sk-test"
     settings.ANTHROPIC_BASE_URL = anthropic_upstream.base_url
     settings.EVI360_UPSTREAM_MAX_RETRIES = 0
+    settings.EVI360_ANTHROPIC_HTTP = request.param
     with override_allow_model_requests(True):
-        yield build_model("anthropic:claude-sonnet-4-6")
+        model = build_model("anthropic:claude-sonnet-4-6")
+        yield model
+    await model.client.close()
+
+
+@pytest.mark.parametrize(
+    ("setting", "transport"), [("aiohttp", "AiohttpTransport"), ("httpx", "AsyncHTTPTransport")]
+)
+def test_the_sdk_talks_through_the_http_client_set_with_every_connection_kept(settings, setting, transport):
+    settings.EVI360_ANTHROPIC_HTTP, settings.EVI360_UPSTREAM_MAX_CONNECTIONS = setting, 300
+    client = anthropic_http_client()
+    assert type(client._transport).__name__ == transport
+    limits = client._transport.limits if setting == "aiohttp" else client._transport._pool
+    if setting == "aiohttp":
+        assert (limits.max_connections, limits.max_keepalive_connections) == (300, 300)
+    else:
+        assert (limits._max_connections, limits._max_keepalive_connections) == (300, 300)
 
 
 async def test_anthropic_deltas_arrive_one_by_one_as_sent(corpus, anthropic_upstream, claude):
