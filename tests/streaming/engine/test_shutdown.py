@@ -21,7 +21,8 @@ from streaming.engine.events import INTERRUPTED
 from streaming.engine.runtime import RUNTIME
 from streaming.models import Status, StreamSession
 from tests.conftest import new_session, parse_sse
-from tests.support.live_server import live_server
+from tests.support.browser_models import set_script
+from tests.support.live_server import scripted_live_server
 
 
 async def aenumerate(iterator):
@@ -120,13 +121,9 @@ def _stream_in_thread(server, token: str, events: list) -> threading.Thread:
 def test_sigterm_to_a_worker(tmp_path, grace, outcome, asgi_server):
     script = tmp_path / "script.json"
     # About 3 s of answer: longer than the short grace, well within the long one.
-    script.write_text(json.dumps({"deltas": ["woord "] * 60, "delay": 0.05}))
-    with live_server(
-        tmp_path,
-        asgi_server=asgi_server,
-        EVI360_MODEL="python:tests.support.browser_models:scripted",
-        EVI360_TEST_SCRIPT=str(script),
-        EVI360_SHUTDOWN_GRACE=grace,
+    set_script(script, deltas=["woord "] * 60, delay=0.05)
+    with scripted_live_server(
+        tmp_path, script, asgi_server=asgi_server, EVI360_SHUTDOWN_GRACE=grace
     ) as server:
         events: list = []
         reader = _stream_in_thread(server, server.token(), events)
