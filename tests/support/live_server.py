@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -66,6 +67,16 @@ class LiveServer:
             "from django.contrib.auth import get_user_model; "
             f"get_user_model().objects.create_superuser({ADMIN_USERNAME!r}, password={ADMIN_PASSWORD!r})",
         )
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[str | None, dict]]:
+    """A streamed response's server-sent events as they arrive: (event name, decoded data)."""
+    kind = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[6:])
 
 
 COMMANDS = {

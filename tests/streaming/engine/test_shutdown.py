@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sqlite3
 import threading
@@ -22,7 +21,7 @@ from streaming.engine.runtime import RUNTIME
 from streaming.models import Status, StreamSession
 from tests.conftest import new_session, parse_sse
 from tests.support.browser_models import set_script
-from tests.support.live_server import scripted_live_server
+from tests.support.live_server import scripted_live_server, sse_events
 
 
 async def aenumerate(iterator):
@@ -38,14 +37,19 @@ def fresh_shutdown_state(monkeypatch):
     monkeypatch.setattr(RUNTIME, "interrupted", set())
 
 
+async def _generating(user, scripted_model, before):
+    """A session and its generation of "Til niet te zwaar.", whose last token waits for ``before()``."""
+    scripted_model(["Til ", "niet ", "te zwaar."], before=before)
+    session = await new_session(user)
+    return session, generation.start(generation.StreamRequest(session=session))
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_drain_interrupts_what_does_not_finish_in_time(
     small_kb, user, scripted_model, fresh_shutdown_state
 ):
     never = asyncio.Event()
-    scripted_model(["Til ", "niet ", "te zwaar."], before=never.wait)
-    session = await new_session(user)
-    run = generation.start(generation.StreamRequest(session=session))
+    session, run = await _generating(user, scripted_model, never.wait)
     async with contextlib.aclosing(run.log.follow()) as events:
         async for index, _event in aenumerate(events):
             if index == 2:  # session and two tokens: the third token waits forever
@@ -69,9 +73,7 @@ async def test_drain_lets_a_stream_finish_within_the_grace(
     small_kb, user, scripted_model, fresh_shutdown_state
 ):
     release = asyncio.Event()
-    scripted_model(["Til ", "niet ", "te zwaar."], before=release.wait)
-    session = await new_session(user)
-    run = generation.start(generation.StreamRequest(session=session))
+    session, run = await _generating(user, scripted_model, release.wait)
     asyncio.get_running_loop().call_later(0.1, release.set)
 
     assert await shutdown.drain(grace=30) == 0
@@ -104,12 +106,8 @@ def _stream_in_thread(server, token: str, events: list) -> threading.Thread:
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         ) as response:
-            kind = None
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    events.append((kind, json.loads(line[6:])))
+            for event in sse_events(response):
+                events.append(event)  # as each arrives: the test watches the list meanwhile
 
     thread = threading.Thread(target=read)
     thread.start()
