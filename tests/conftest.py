@@ -44,6 +44,12 @@ def write_doc(tmp_path: Path):
     return write
 
 
+@pytest.fixture(scope="module")
+def script_file(tmp_path_factory) -> Path:
+    """The scripted model's script for a module's live server (tests/support/browser_models.py)."""
+    return tmp_path_factory.mktemp("script") / "script.json"
+
+
 @pytest.fixture
 def anthropic_upstream() -> Iterator[object]:
     """A stand-in of Anthropic's streaming Messages API on a free loopback port."""

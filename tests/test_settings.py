@@ -13,13 +13,15 @@ from evi360.settings import env_bool, env_float, env_int
 SHOW = "import evi360.settings as s; print(s.DEBUG, s.DATABASES['default']['ENGINE'])"
 
 
-def start(code: str = SHOW, **env: str) -> subprocess.CompletedProcess:
-    """Import the settings in a fresh interpreter with the given environment (and run ``code``)."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DEBUG", "SECRET_KEY", "EVI360_", "DATABASE_URL"))
-    }
+def start(
+    code: str = SHOW,
+    *,
+    unset: tuple[str, ...] = ("DEBUG", "SECRET_KEY", "EVI360_", "DATABASE_URL"),
+    **env: str,
+) -> subprocess.CompletedProcess:
+    """Import the settings in a fresh interpreter with the given environment (and run ``code``):
+    this one's but for the variables whose names start with ``unset``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(unset)}
     return subprocess.run(
         [sys.executable, "-c", code],
         env={**clean, **env},
@@ -113,15 +115,7 @@ def test_the_event_log_backend_follows_redis_and_refuses_nonsense():
     check = "import evi360.settings as s; print(s.EVI360_EVENT_LOG)"
 
     def backend(**env: str) -> subprocess.CompletedProcess:
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("EVI360_", "REDIS_URL"))}
-        return subprocess.run(
-            [sys.executable, "-c", check],
-            env={**clean, **env},
-            capture_output=True,
-            text=True,
-            cwd=django_settings.BASE_DIR,
-            timeout=60,
-        )
+        return start(check, unset=("EVI360_", "REDIS_URL"), **env)
 
     assert backend().stdout.strip() == "memory"
     assert backend(REDIS_URL="redis://localhost:6379/0").stdout.strip() == "redis"

@@ -56,7 +56,7 @@ from streaming.engine.events import (
     TokenEvent,
 )
 from streaming.engine.wire import KEEP_ALIVE
-from streaming.openai.stream import SourcePage
+from streaming.web.links import SourcePage
 
 # Every chunk class this stream sends (the OpenAPI schema describes them: streaming/api/schema).
 CHUNKS = (

@@ -31,11 +31,10 @@ from streaming.engine.start import begin_stream
 from streaming.engine.wire import decoded
 from streaming.eventlog import StreamRun, lookup
 from streaming.models import ClientKind, Conversation, StreamSession, stale_cutoff
-from streaming.openai.stream import SourcePage
+from streaming.store.writes import Chat
 
 # Our source pages, linked as the OpenAI API links them (absolute: the React app is elsewhere).
-from streaming.openai.views import source_page
-from streaming.store.writes import Chat
+from streaming.web.links import SourcePage, source_page
 
 
 def _stream_response(body: AsyncIterator[bytes]) -> EventStreamResponse:

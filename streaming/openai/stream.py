@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -27,6 +27,7 @@ from streaming.engine.markers import markers_in
 from streaming.engine.offline_model import OFFLINE_MODEL_NAME
 from streaming.engine.wire import KEEP_ALIVE, compact_json
 from streaming.eventlog import StreamRun, collect
+from streaming.web.links import SourcePage
 
 MODEL_ID = "evi-specialist"
 OFFLINE_MODEL_ID = "evi-specialist-offline"
@@ -67,11 +68,6 @@ def markdown_url(url: str) -> str | None:
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         return None
     return quote(url, safe="!#$%&*+,-./:;=?@[]^_{|}~")
-
-
-# The absolute URL of our own page of a source (``streaming.web``) with the cited passage (a chunk
-# id, or None) highlighted, built from the request.
-SourcePage = Callable[[int, int | None], str]
 
 
 def source_url(citation: CitationEvent, source_page: SourcePage) -> str:

@@ -11,7 +11,6 @@ Markdown, so plain OpenAI clients show the citations; the final chunk also carri
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from streaming.access.auth import Caller
@@ -20,7 +19,8 @@ from streaming.api.responses import EventStreamResponse
 from streaming.engine.start import begin_stream
 from streaming.models import ClientKind
 from streaming.openai.request import parse_body
-from streaming.openai.stream import SourcePage, completion, completion_chunks, model_ids
+from streaming.openai.stream import completion, completion_chunks, model_ids
+from streaming.web.links import source_page
 
 
 @csrf_exempt  # bearer-token API: a wrong method is a 405 whatever the cookies
@@ -55,15 +55,3 @@ async def chat_completions(request: HttpRequest, caller: Caller) -> HttpResponse
     if not stream:
         return await completion(run, model, page)
     return EventStreamResponse(completion_chunks(run, model, include_usage, page), "text/event-stream")
-
-
-def source_page(request: HttpRequest) -> SourcePage:
-    """Our page of a source at its cited passage, absolute (annotations are read outside this site)."""
-
-    def url(source_id: int, chunk_id: int | None) -> str:
-        page = reverse("source_page", args=[source_id])
-        if chunk_id is not None:
-            page += f"?passage={chunk_id}#passage-{chunk_id}"
-        return request.build_absolute_uri(page)
-
-    return url

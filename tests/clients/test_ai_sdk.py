@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import npm
-from tests.support.live_server import LiveServer, live_server
+from tests.support.live_server import LiveServer, scripted_live_server
 
 CLIENT = Path(__file__).parent / "ai-sdk"
 NODE, _ = npm.require_node()
@@ -31,34 +31,18 @@ def node_client() -> Path:
     return CLIENT
 
 
-@pytest.fixture(scope="module")
-def script_file(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("ai-sdk-script") / "script.json"
-
-
+# script_file: tests/conftest.py's fixture, what the scripted model answers.
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, script_file) -> Iterator[LiveServer]:
-    workdir = tmp_path_factory.mktemp("ai-sdk")
-    script_file.write_text(json.dumps({"deltas": ["Hallo"]}))
-    kb = workdir / "kb"
-    kb.mkdir()
-    (kb / "tillen.md").write_text(
-        "---\ntitle: Kwartelkisten\nurl: https://kb.example/kwartelkisten\nlanguage: nl\n---\n"
+    documents = {
+        "tillen.md": "---\ntitle: Kwartelkisten\nurl: https://kb.example/kwartelkisten\nlanguage: nl\n---\n"
         "# Kwartelkisten\n\nEen kwartelkist tilt de werknemer altijd met twee personen.\n",
-        encoding="utf-8",
-    )
-    (kb / "tilhulp.md").write_text(
-        "---\ntitle: Kwartelkist intern\nlanguage: nl\n---\n# Kwartelkist intern\n\n"
+        "tilhulp.md": "---\ntitle: Kwartelkist intern\nlanguage: nl\n---\n# Kwartelkist intern\n\n"
         "Voor een kwartelkist gebruikt de werknemer een kwartelkistlift.\n",
-        encoding="utf-8",
-    )
-    with live_server(
-        workdir,
-        EVI360_MODEL="python:tests.support.browser_models:scripted",
-        EVI360_TEST_SCRIPT=str(script_file),
-        EVI360_STREAM_TIMEOUT="60",
+    }
+    with scripted_live_server(
+        tmp_path_factory.mktemp("ai-sdk"), script_file, documents, EVI360_STREAM_TIMEOUT="60"
     ) as live:
-        live.manage("load_knowledge_base", str(kb))
         yield live
 
 

@@ -38,6 +38,11 @@ def scripted() -> FunctionModel:
     return FunctionModel(stream_function=stream, model_name="scripted")
 
 
+def set_script(script_file: Path, **script: object) -> None:
+    """What the scripted model answers next (the keys above), written to its ``EVI360_TEST_SCRIPT``."""
+    script_file.write_text(json.dumps(script), encoding="utf-8")
+
+
 # A Claude-style answer (heading, numbered list, bold, a marker, a table, a code block), split in
 # the middle of its syntax, for the chat page's Markdown tests (browser and tests/test_chat_markdown.py).
 MARKDOWN_DELTAS = [

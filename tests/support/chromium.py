@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import pytest
 
 if TYPE_CHECKING:  # Playwright is imported only by tests that found a Chromium
     from playwright.sync_api import Browser
@@ -21,6 +24,15 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def require_chromium() -> None:
+    """Nothing, or a skip (of the module, when called at import) saying Chromium is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(
+            f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it can)",
+            allow_module_level=True,
+        )
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -19,9 +20,13 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.browser_models import set_script
+
 ROOT = Path(__file__).resolve().parents[2]
 USERNAME = "live"
 PASSWORD = "live-pass-123456"
+ADMIN_USERNAME, ADMIN_PASSWORD = "root", "a-long-pass-123"  # the superuser, once create_superuser made it
+SCRIPTED_MODEL = "python:tests.support.browser_models:scripted"
 
 
 def free_port() -> int:
@@ -53,6 +58,25 @@ class LiveServer:
             f"{self.base}/api/v1/auth/token/", json={"username": USERNAME, "password": PASSWORD}
         )
         return response.json()["access"]
+
+    def create_superuser(self) -> None:
+        """The admin's user, ADMIN_USERNAME with ADMIN_PASSWORD."""
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_superuser({ADMIN_USERNAME!r}, password={ADMIN_PASSWORD!r})",
+        )
+
+
+def sse_events(response: httpx.Response) -> Iterator[tuple[str | None, dict]]:
+    """A streamed response's server-sent events as they arrive: (event name, decoded data)."""
+    kind = None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[6:])
 
 
 COMMANDS = {
@@ -136,3 +160,24 @@ def live_server(workdir: Path, *, asgi_server: str = "daphne", **settings: str) 
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+@contextmanager
+def scripted_live_server(
+    workdir: Path, script_file: Path, documents: dict[str, str] | None = None, **settings: str
+) -> Iterator[LiveServer]:
+    """The app answering with the scripted model (tests/support/browser_models.py), which reads
+    ``script_file`` at every question (it says "Hallo" until a test writes a script of its own);
+    ``documents`` (file name: Markdown) are loaded into its knowledge base besides the corpus."""
+    if not script_file.exists():
+        set_script(script_file, deltas=["Hallo"])
+    with live_server(
+        workdir, EVI360_MODEL=SCRIPTED_MODEL, EVI360_TEST_SCRIPT=str(script_file), **settings
+    ) as server:
+        if documents:
+            kb = workdir / "kb"
+            kb.mkdir()
+            for name, text in documents.items():
+                (kb / name).write_text(text, encoding="utf-8")
+            server.manage("load_knowledge_base", str(kb))
+        yield server

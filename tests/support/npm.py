@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+
+# How npm is called lives with `make vendor`'s script, which runs with Python alone: the tests use
+# the tool's helper, never the other way round (tools/ must not need pytest or tests/).
+from tools.vendor import refresh as vendor
 
 STAMP = ".installed-from"  # in node_modules/: the hash of the lockfile it was installed from
 
@@ -36,7 +39,5 @@ def install(package: Path) -> None:
 def run(package: Path, *args: str) -> None:
     """``npm <args>`` in ``package``; a failure shows npm's output."""
     _, npm = require_node()
-    result = subprocess.run(
-        [npm, *args, "--no-audit", "--no-fund"], cwd=package, capture_output=True, text=True, timeout=600
-    )
+    result = vendor.npm(package, *args, executable=npm, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"npm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"

@@ -7,62 +7,23 @@ Screenshots of the page mid-stream and done are saved to var/test-artifacts/.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support import chromium
-from tests.support.browser_models import MARKDOWN_DELTAS
-from tests.support.chromium import CHROMIUM
-from tests.support.live_server import PASSWORD, ROOT, USERNAME, live_server
+from tests.support.browser_models import MARKDOWN_DELTAS, set_script
+from tests.support.live_server import live_server, scripted_live_server
+from tests.support.pages import XSS, admin_logged_in, ask, logged_in, screenshot, violations, wait_done
 
-ARTIFACTS = ROOT / "var" / "test-artifacts"
+chromium.require_chromium()
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it can)",
-        allow_module_level=True,
-    )
+from playwright.sync_api import expect  # noqa: E402
 
-from playwright.sync_api import Page, expect  # noqa: E402
-
-XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium.headless() as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def script_file(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("script") / "script.json"
-
-
-@pytest.fixture(scope="module")
-def scripted_server(tmp_path_factory, script_file):
-    workdir = tmp_path_factory.mktemp("browser-scripted")
-    script_file.write_text(json.dumps({"deltas": ["Hallo"]}))
-    kb = workdir / "kb"
-    kb.mkdir()
-    (kb / "xss.md").write_text(
-        f"---\ntitle: 'Gevaar {XSS}'\nurl: https://kb.example/xss\nlanguage: nl\n---\n"
-        f"# Gevaar\n\nDe werkgever beoordeelt valgevaar bij tillen. {XSS} Ladders staan stevig.\n",
-        encoding="utf-8",
-    )
-    with live_server(
-        workdir,
-        EVI360_MODEL="python:tests.support.browser_models:scripted",
-        EVI360_TEST_SCRIPT=str(script_file),
-        EVI360_STREAM_TIMEOUT="10",
-    ) as server:
-        server.manage("load_knowledge_base", str(kb))
-        yield server
+# browser and scripted_server (the scripted model's; a source in it carries XSS) are
+# tests/system/conftest.py's fixtures, script_file (what that model answers) tests/conftest.py's.
 
 
 @pytest.fixture(scope="module")
@@ -71,47 +32,6 @@ def offline_server(tmp_path_factory):
         tmp_path_factory.mktemp("browser-offline"), EVI360_OFFLINE_TOKEN_DELAY_MS="40"
     ) as server:
         yield server
-
-
-# Every page records what its Content-Security-Policy refused (Playwright's init script itself is
-# not subject to it); `violations(page)` reads the record of the current document.
-WATCH_CSP = """
-window.cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) =>
-  window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}:${e.lineNumber}`));
-"""
-
-
-def violations(page: Page) -> list[str]:
-    return page.evaluate("window.cspViolations")
-
-
-def logged_in(browser, server, locale: str = "en-GB") -> Page:
-    context = browser.new_context(locale=locale, viewport={"width": 1100, "height": 800})
-    context.add_init_script(WATCH_CSP)
-    page = context.new_page()
-    page.goto(f"{server.base}/")
-    page.fill("input[name=username]", USERNAME)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("[data-testid=question]")
-    # The page's script is deferred: until it has run, Enter in the question box is a new line.
-    page.wait_for_function("() => window.evi360 !== undefined")
-    return page
-
-
-def ask(page: Page, text: str, language: str = "auto") -> None:
-    page.select_option("#language", language)
-    page.fill("[data-testid=question]", text)
-    page.press("[data-testid=question]", "Enter")
-
-
-def wait_done(page: Page, timeout: float = 20_000) -> None:
-    page.wait_for_function(
-        "() => { const a = document.querySelector('[data-testid=answer]');"
-        " return a && !a.classList.contains('streaming'); }",
-        timeout=timeout,
-    )
 
 
 def sessions(server) -> list[dict]:
@@ -126,17 +46,6 @@ def wait_for_status(server, done, timeout: float = 10) -> list[dict]:
     while not done(found := sessions(server)) and time.monotonic() < deadline:
         time.sleep(0.05)
     return found
-
-
-def set_script(script_file: Path, **script) -> None:
-    script_file.write_text(json.dumps(script), encoding="utf-8")
-
-
-def screenshot(page: Page, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path))
-    return path
 
 
 def test_a_dutch_question_streams_in_with_citations_and_dutch_ui(browser, offline_server):
@@ -370,13 +279,7 @@ def test_the_answer_resumes_where_it_stopped_after_the_network_drops(browser, tm
     script = workdir / "script.json"
     words = [f"w{i} " for i in range(80)]
     set_script(script, deltas=words, delay=0.05)
-    with live_server(
-        workdir,
-        EVI360_MODEL="python:tests.support.browser_models:scripted",
-        EVI360_TEST_SCRIPT=str(script),
-        EVI360_RESUME_GRACE="15",
-        EVI360_SSE_RETRY_MS="200",
-    ) as server:
+    with scripted_live_server(workdir, script, EVI360_RESUME_GRACE="15", EVI360_SSE_RETRY_MS="200") as server:
         port = int(server.base.rsplit(":", 1)[1])
         with cuttable_proxy(port) as proxy:
             proxied = type(server)(f"http://127.0.0.1:{proxy.port}", server.env, server.workdir)
@@ -463,23 +366,12 @@ def test_the_api_docs_render_under_the_policy(browser, offline_server):
 
 
 def test_the_admin_keeps_to_the_policy(browser, offline_server):
-    offline_server.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model; "
-        "get_user_model().objects.create_superuser('root', password='a-long-pass-123')",
-    )
+    offline_server.create_superuser()
     # One stream in the log (read to its end), so the list shows a status badge.
     headers = {"Authorization": f"Bearer {offline_server.token()}"}
     body = {"query": "Hoe zwaar mag ik tillen?"}
     httpx.post(f"{offline_server.base}/api/v1/stream/query", json=body, headers=headers, timeout=30)
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
-    context.add_init_script(WATCH_CSP)
-    page = context.new_page()
-    page.goto(f"{offline_server.base}/admin/")
-    page.fill("input[name=username]", "root")
-    page.fill("input[name=password]", "a-long-pass-123")
-    page.click("input[type=submit]")
+    page = admin_logged_in(browser, offline_server)
     expect(page.locator("#site-name")).to_be_visible()
     assert violations(page) == []
     for path, ready in [

@@ -7,24 +7,19 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support.chromium import CHROMIUM
+from tests.support import chromium
+from tests.support.browser_models import set_script
+from tests.support.pages import logged_in, screenshot
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+chromium.require_chromium()
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, expect  # noqa: E402
 
-from tests.system import test_browser as chat_page_tests
-
-# The browser fixture, the model's script and the login, as the chat page's other browser tests have them.
-browser, script_file = chat_page_tests.browser, chat_page_tests.script_file
-scripted_server = chat_page_tests.scripted_server
-logged_in, set_script = chat_page_tests.logged_in, chat_page_tests.set_script
+# browser, script_file and scripted_server are the conftest.py fixtures test_browser.py uses too.
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +184,7 @@ def test_regenerate_keeps_both_answers_and_reload_shows_them(browser, server, sc
     expect(page.locator("[data-testid=feedback-up]")).to_have_attribute("aria-pressed", "true")
     page.click("[data-testid=feedback-down]")  # the reasons' form open, for the screenshot
     expect(page.locator("[data-testid=feedback-form]")).to_be_visible()
-    chat_page_tests.screenshot(page, "chat-feedback-regenerate.png")
+    screenshot(page, "chat-feedback-regenerate.png")
     page.click("[data-testid=feedback-cancel]")
     expect(page.locator("[data-testid=feedback-form]")).to_have_count(0)
     # Reopened from its link: both answers, the earlier marked, the 👍 still pressed.

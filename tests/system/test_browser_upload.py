@@ -4,21 +4,14 @@ the local embeddings; the web process's own worker thread processes the upload).
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from tests.support import chromium
-from tests.support.chromium import CHROMIUM
 from tests.support.documents import pdf_bytes
 from tests.support.live_server import live_server
+from tests.support.pages import admin_logged_in, ask, logged_in, violations, wait_done
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+chromium.require_chromium()
 
-from playwright.sync_api import expect
-
-from tests.system.test_browser import WATCH_CSP, ask, logged_in, violations, wait_done
+from playwright.sync_api import expect  # noqa: E402
 
 INTRO = "Deze richtlijn beschrijft veilig werken aan de gevel van een gebouw door de monteur. " * 4
 LIFELINE = (
@@ -29,19 +22,8 @@ LIFELINE = (
 
 def test_a_pdf_dragged_into_the_admin_is_cited_with_its_page(tmp_path_factory):
     with live_server(tmp_path_factory.mktemp("browser-upload")) as server, chromium.headless() as browser:
-        server.manage(
-            "shell",
-            "-c",
-            "from django.contrib.auth import get_user_model; "
-            "get_user_model().objects.create_superuser('root', password='a-long-pass-123')",
-        )
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
-        context.add_init_script(WATCH_CSP)
-        admin = context.new_page()
-        admin.goto(f"{server.base}/admin/citations/upload/upload/")
-        admin.fill("input[name=username]", "root")
-        admin.fill("input[name=password]", "a-long-pass-123")
-        admin.click("input[type=submit]")
+        server.create_superuser()
+        admin = admin_logged_in(browser, server, "/admin/citations/upload/upload/")
         pdf = pdf_bytes([INTRO, LIFELINE], title="Gevelwerk")
         admin.set_input_files(
             "input[type=file]",

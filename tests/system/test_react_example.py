@@ -24,18 +24,13 @@ import httpx
 import pytest
 
 from tests.support import chromium, npm
-from tests.support.chromium import CHROMIUM
 from tests.support.live_server import PASSWORD, ROOT, USERNAME, LiveServer, free_port, live_server
+from tests.support.pages import ARTIFACTS
 
 EXAMPLE = ROOT / "examples" / "react-chat"
-ARTIFACTS = ROOT / "var" / "test-artifacts"
 NODE, _ = npm.require_node()
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"no Chromium at {CHROMIUM} (make test installs Debian's chromium when it can)",
-        allow_module_level=True,
-    )
+chromium.require_chromium()
 
 from playwright.sync_api import Page, expect  # noqa: E402
 
@@ -92,12 +87,6 @@ def app_url(built_app, server, tmp_path_factory) -> Iterator[str]:
         finally:
             process.terminate()
             process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium.headless() as browser:
-        yield browser
 
 
 class _StaticFiles(SimpleHTTPRequestHandler):

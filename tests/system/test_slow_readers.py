@@ -11,7 +11,8 @@ import time
 import httpx
 import psutil
 
-from tests.support.live_server import live_server
+from tests.support.browser_models import set_script
+from tests.support.live_server import scripted_live_server
 
 TOKENS = 300
 WORD = "x" * 200 + " "  # about 70 kB of events per answer
@@ -32,13 +33,8 @@ def stuck_reader(base: str, token: str) -> socket.socket:
 
 def test_readers_that_never_read_hold_nobody_up(tmp_path):
     script = tmp_path / "script.json"
-    script.write_text(json.dumps({"deltas": [WORD] * TOKENS, "delay": 0.005}))
-    with live_server(
-        tmp_path,
-        EVI360_MODEL="python:tests.support.browser_models:scripted",
-        EVI360_TEST_SCRIPT=str(script),
-        EVI360_MAX_CONCURRENT_STREAMS="20",
-    ) as server:
+    set_script(script, deltas=[WORD] * TOKENS, delay=0.005)
+    with scripted_live_server(tmp_path, script, EVI360_MAX_CONCURRENT_STREAMS="20") as server:
         token = server.token()
         headers = {"Authorization": f"Bearer {token}"}
         process = psutil.Process(server.process.pid)

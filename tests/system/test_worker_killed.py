@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests.conftest import redis_test_url
-from tests.support.live_server import live_server
+from tests.support.live_server import live_server, sse_events
 
 TEST_DB = redis_test_url(13)
 pytestmark = pytest.mark.skipif(TEST_DB is None, reason="no Redis at REDIS_URL's server or 127.0.0.1:6379")
@@ -44,12 +44,8 @@ def test_a_killed_worker_s_stream_ends_cleanly_elsewhere(tmp_path):
             with httpx.stream(
                 "GET", f"{other.base}{created.json()['events_url']}", headers=headers, timeout=60
             ) as r:
-                kind = None
-                for line in r.iter_lines():
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("data: "):
-                        events.append((kind, json.loads(line[6:])))
+                for event in sse_events(r):
+                    events.append(event)  # as each arrives: the test watches the list meanwhile
 
         reader = threading.Thread(target=read)
         reader.start()

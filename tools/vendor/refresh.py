@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE.parent.parent / "static" / "vendor"
@@ -47,14 +48,19 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def npm(directory: Path, *args: str, executable: str = "npm", **run: Any) -> subprocess.CompletedProcess:
+    """``npm <args>`` in ``directory`` (``run``: subprocess.run's options), as every npm call of the
+    project runs it: without npm's audit and funding requests. tests/support/npm.py calls it too."""
+    return subprocess.run([executable, *args, "--no-audit", "--no-fund"], cwd=directory, **run)
+
+
 def npm_ci(directory: Path) -> Path:
     """``npm ci`` of our lockfile into ``directory`` (its package.json and lock copied there
     unless it is this one); returns its node_modules."""
     if directory != HERE:
         for name in ("package.json", "package-lock.json"):
             shutil.copyfile(HERE / name, directory / name)
-    command = ["npm", "ci", "--ignore-scripts", "--prefer-offline", "--no-audit", "--no-fund"]
-    subprocess.run(command, cwd=directory, check=True)
+    npm(directory, "ci", "--ignore-scripts", "--prefer-offline", check=True)
     return directory / "node_modules"
 
 

@@ -21,12 +21,14 @@ def _low_limit(settings):
     settings.AXES_FAILURE_LIMIT = LIMIT
 
 
-def page_login(client: Client, url: str, username: str, password: str):
-    return client.post(url, {"username": username, "password": password})
+# ``headers``: the request's, as Django's test client takes them (HTTP_ACCEPT_LANGUAGE="nl").
+def page_login(client: Client, url: str, username: str, password: str, **headers: str):
+    return client.post(url, {"username": username, "password": password}, **headers)
 
 
-def token_login(client: Client, url: str, username: str, password: str):
-    return client.post(url, {"username": username, "password": password}, content_type="application/json")
+def token_login(client: Client, url: str, username: str, password: str, **headers: str):
+    credentials = {"username": username, "password": password}
+    return client.post(url, credentials, content_type="application/json", **headers)
 
 
 # (url, how to log in, status of a wrong password, status of a right one)
@@ -93,9 +95,7 @@ def test_the_pages_speak_dutch(staff):
     client = client_at("10.0.0.6")
     for _ in range(LIMIT):
         page_login(client, "/accounts/login/", "specialist", "wrong")
-    response = client.post(
-        "/accounts/login/", {"username": "specialist", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="nl"
-    )
+    response = page_login(client, "/accounts/login/", "specialist", PASSWORD, HTTP_ACCEPT_LANGUAGE="nl")
     assert response.status_code == 429
     assert "Te veel inlogpogingen" in response.content.decode()
 
@@ -104,12 +104,7 @@ def test_the_api_refusal_speaks_dutch(staff):
     client = client_at("10.0.0.7")
     for _ in range(LIMIT):
         token_login(client, TOKEN_URL, "specialist", "wrong")
-    response = client.post(
-        TOKEN_URL,
-        {"username": "specialist", "password": PASSWORD},
-        content_type="application/json",
-        HTTP_ACCEPT_LANGUAGE="nl",
-    )
+    response = token_login(client, TOKEN_URL, "specialist", PASSWORD, HTTP_ACCEPT_LANGUAGE="nl")
     assert response.status_code == 429
     assert "Te veel mislukte inlogpogingen" in response.json()["error"]["message"]
 
@@ -125,18 +120,8 @@ def test_a_lockout_is_shared_by_every_endpoint_and_worker(staff):
 def test_forwarded_headers_do_not_dodge_the_address_count(staff):
     client = client_at("10.0.0.10")
     for n in range(LIMIT):
-        client.post(
-            TOKEN_URL,
-            {"username": f"nobody-{n}", "password": "wrong"},
-            content_type="application/json",
-            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}",
-        )
-    response = client.post(
-        TOKEN_URL,
-        {"username": "specialist", "password": PASSWORD},
-        content_type="application/json",
-        HTTP_X_FORWARDED_FOR="192.0.2.200",
-    )
+        token_login(client, TOKEN_URL, f"nobody-{n}", "wrong", HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    response = token_login(client, TOKEN_URL, "specialist", PASSWORD, HTTP_X_FORWARDED_FOR="192.0.2.200")
     assert response.status_code == 429
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 import sqlite3
 import threading
@@ -21,7 +20,8 @@ from streaming.engine.events import INTERRUPTED
 from streaming.engine.runtime import RUNTIME
 from streaming.models import Status, StreamSession
 from tests.conftest import new_session, parse_sse
-from tests.support.live_server import live_server
+from tests.support.browser_models import set_script
+from tests.support.live_server import scripted_live_server, sse_events
 
 
 async def aenumerate(iterator):
@@ -37,14 +37,19 @@ def fresh_shutdown_state(monkeypatch):
     monkeypatch.setattr(RUNTIME, "interrupted", set())
 
 
+async def _generating(user, scripted_model, before):
+    """A session and its generation of "Til niet te zwaar.", whose last token waits for ``before()``."""
+    scripted_model(["Til ", "niet ", "te zwaar."], before=before)
+    session = await new_session(user)
+    return session, generation.start(generation.StreamRequest(session=session))
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_drain_interrupts_what_does_not_finish_in_time(
     small_kb, user, scripted_model, fresh_shutdown_state
 ):
     never = asyncio.Event()
-    scripted_model(["Til ", "niet ", "te zwaar."], before=never.wait)
-    session = await new_session(user)
-    run = generation.start(generation.StreamRequest(session=session))
+    session, run = await _generating(user, scripted_model, never.wait)
     async with contextlib.aclosing(run.log.follow()) as events:
         async for index, _event in aenumerate(events):
             if index == 2:  # session and two tokens: the third token waits forever
@@ -68,9 +73,7 @@ async def test_drain_lets_a_stream_finish_within_the_grace(
     small_kb, user, scripted_model, fresh_shutdown_state
 ):
     release = asyncio.Event()
-    scripted_model(["Til ", "niet ", "te zwaar."], before=release.wait)
-    session = await new_session(user)
-    run = generation.start(generation.StreamRequest(session=session))
+    session, run = await _generating(user, scripted_model, release.wait)
     asyncio.get_running_loop().call_later(0.1, release.set)
 
     assert await shutdown.drain(grace=30) == 0
@@ -103,12 +106,8 @@ def _stream_in_thread(server, token: str, events: list) -> threading.Thread:
             headers={"Authorization": f"Bearer {token}"},
             timeout=30,
         ) as response:
-            kind = None
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    events.append((kind, json.loads(line[6:])))
+            for event in sse_events(response):
+                events.append(event)  # as each arrives: the test watches the list meanwhile
 
     thread = threading.Thread(target=read)
     thread.start()
@@ -120,13 +119,9 @@ def _stream_in_thread(server, token: str, events: list) -> threading.Thread:
 def test_sigterm_to_a_worker(tmp_path, grace, outcome, asgi_server):
     script = tmp_path / "script.json"
     # About 3 s of answer: longer than the short grace, well within the long one.
-    script.write_text(json.dumps({"deltas": ["woord "] * 60, "delay": 0.05}))
-    with live_server(
-        tmp_path,
-        asgi_server=asgi_server,
-        EVI360_MODEL="python:tests.support.browser_models:scripted",
-        EVI360_TEST_SCRIPT=str(script),
-        EVI360_SHUTDOWN_GRACE=grace,
+    set_script(script, deltas=["woord "] * 60, delay=0.05)
+    with scripted_live_server(
+        tmp_path, script, asgi_server=asgi_server, EVI360_SHUTDOWN_GRACE=grace
     ) as server:
         events: list = []
         reader = _stream_in_thread(server, server.token(), events)

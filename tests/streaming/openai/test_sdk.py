@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 
 import openai
 import pytest
 
-from tests.support.live_server import USERNAME, live_server
+from tests.support.browser_models import set_script
+from tests.support.live_server import USERNAME, scripted_live_server
 
 
 @pytest.fixture(scope="module")
-def script_file(tmp_path_factory):
-    return tmp_path_factory.mktemp("openai-script") / "script.json"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, script_file):
-    script_file.write_text(json.dumps({"deltas": ["Hallo"]}))
-    with live_server(
-        tmp_path_factory.mktemp("openai"),
-        EVI360_MODEL="python:tests.support.browser_models:scripted",
-        EVI360_TEST_SCRIPT=str(script_file),
-    ) as live:
+def server(tmp_path_factory, script_file):  # script_file: tests/conftest.py's
+    with scripted_live_server(tmp_path_factory.mktemp("openai"), script_file) as live:
         code = (
             "from django.contrib.auth import get_user_model; from streaming.models import ApiKey;"
             f"print(ApiKey.issue(get_user_model().objects.get(username={USERNAME!r}), 'sdk')[1])"
         )
         live.key = live.manage("shell", "-c", code).stdout.strip().splitlines()[-1]
         yield live
-
-
-def script(script_file, **content) -> None:
-    script_file.write_text(json.dumps(content), encoding="utf-8")
 
 
 def client(server, key=None) -> openai.OpenAI:
@@ -45,7 +31,7 @@ MESSAGES = [{"role": "user", "content": "Hoe zwaar mag ik tillen?"}]
 
 
 def test_streamed_chunks_arrive_spread_over_time(server, script_file):
-    script(script_file, deltas=["Til ", "maximaal ", "23 kg [1]", "."], delay=0.2)
+    set_script(script_file, deltas=["Til ", "maximaal ", "23 kg [1]", "."], delay=0.2)
     arrivals = []
     stream = client(server).chat.completions.create(
         model="evi-specialist", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
@@ -68,14 +54,14 @@ def test_streamed_chunks_arrive_spread_over_time(server, script_file):
 
 
 def test_non_streamed_completion(server, script_file):
-    script(script_file, deltas=["Til ", "max 23 kg [1]."])
+    set_script(script_file, deltas=["Til ", "max 23 kg [1]."])
     completion = client(server).chat.completions.create(model="evi-specialist", messages=MESSAGES)
     assert completion.choices[0].message.content.startswith("Til max 23 kg [1].\n\n**Bronnen**")
     assert completion.choices[0].finish_reason == "stop"
 
 
 def test_async_client_streams_too(server, script_file):
-    script(script_file, deltas=["What ", "a ", "question."], delay=0.01)
+    set_script(script_file, deltas=["What ", "a ", "question."], delay=0.01)
 
     async def run():
         sdk = openai.AsyncOpenAI(base_url=f"{server.base}/v1", api_key=server.key, max_retries=0)
@@ -90,7 +76,7 @@ def test_async_client_streams_too(server, script_file):
 
 
 def test_an_upstream_failure_is_the_sdks_exception_with_our_message(server, script_file):
-    script(script_file, deltas=["Eerst ", "dit ", "dat"], fail_after=2)
+    set_script(script_file, deltas=["Eerst ", "dit ", "dat"], fail_after=2)
     with pytest.raises(openai.APIError, match="busy"):
         for _ in client(server).chat.completions.create(
             model="evi-specialist", messages=MESSAGES, stream=True
@@ -113,7 +99,7 @@ def test_bad_requests_and_bad_keys_are_the_sdks_exceptions(server):
 def test_the_sdk_parses_the_annotations(server, script_file):
     from openai.types.chat.chat_completion_message import Annotation
 
-    script(script_file, deltas=["Til ", "max 23 kg [", "1]."])
+    set_script(script_file, deltas=["Til ", "max 23 kg [", "1]."])
     message = (
         client(server).chat.completions.create(model="evi-specialist", messages=MESSAGES).choices[0].message
     )
