@@ -1,6 +1,7 @@
 """Where a delta's CPU goes on the real path, split by layer, with py-spy.
 
     .venv/bin/python bench/profile_real.py [--server ours baseline] [--concurrency 50] [--seconds 20]
+        [--path anthropic|scripted] [--set EVI360_ANTHROPIC_HTTP=httpx]
 
 Starts the Messages API upstream (bench/upstream.py: 60 deltas, 20 ms apart) and the server (ours
 under uvicorn with the real anthropic SDK, or the FastAPI baseline), keeps ``--concurrency``
@@ -25,10 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,12 +69,21 @@ def layer_of(frames: list[str]) -> str:
     return "other"
 
 
+# Threads py-spy samples while they wait (its idle detection misses these): not CPU.
+IDLE = (
+    "_worker (concurrent/futures/thread.py:81)",
+    "Condition.wait (threading.py",
+    "Event.wait (threading.py",
+)
+
+
 def split(raw: Path) -> collections.Counter[str]:
     counts: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
-            counts[layer_of(stack.split(";"))] += int(count)
+        frames = stack.split(";")
+        if stack and count.isdigit() and not frames[-1].startswith(IDLE):
+            counts[layer_of(frames)] += int(count)
     return counts
 
 
@@ -94,23 +106,34 @@ async def load(server, concurrency: int, seconds: float) -> int:  # type: ignore
     return received
 
 
-def profile(name: str, concurrency: int, seconds: float, py_spy: str, extra: dict[str, str]) -> dict:
+@contextlib.contextmanager
+def upstream_of(path: str) -> Iterator[tuple[str | None, int | None]]:
+    if path == "scripted":
+        yield None, None
+        return
+    with running(TOKENS, FIRST_MS, GAP_MS) as upstream:
+        yield upstream
+
+
+def profile(
+    name: str, concurrency: int, seconds: float, py_spy: str, extra: dict[str, str], path: str = "anthropic"
+) -> dict:
     factory = ours if name == "ours" else baseline
-    with running(TOKENS, FIRST_MS, GAP_MS) as (upstream, upstream_pid):
+    with upstream_of(path) as (upstream, upstream_pid):
         SETTINGS.update(extra)  # ours only: the app's settings, e.g. EVI360_ANTHROPIC_HTTP
         with factory(TOKENS, FIRST_MS, GAP_MS, upstream=upstream) as server:
             raw = Path(tempfile.mkdtemp(prefix="evi360-spy-")) / f"{name}.txt"
-            before, upstream_before = cpu(server.pid), cpu(upstream_pid)
+            before, upstream_before = cpu(server.pid), cpu(upstream_pid) if upstream_pid else 0.0
+            record = ["record", "--pid", str(server.pid), "--rate", "250", "--format", "raw"]
             spy = subprocess.Popen(
-                [py_spy, "record", "--pid", str(server.pid), "--rate", "250", "--format", "raw"]
-                + ["--output", str(raw), "--nonblocking", "--duration", str(int(seconds))],
+                [py_spy, *record, "--output", str(raw), "--nonblocking", "--duration", str(int(seconds))],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
             deltas = asyncio.run(load(server, concurrency, seconds))
             used = cpu(server.pid) - before
             spy.wait(timeout=60)
-            upstream_used = cpu(upstream_pid) - upstream_before
+            upstream_used = cpu(upstream_pid) - upstream_before if upstream_pid else 0.0
     counts = split(raw)
     total = sum(counts.values()) or 1
     per_delta = used / deltas * 1e6
@@ -129,12 +152,13 @@ def main() -> None:
     parser.add_argument("--server", nargs="+", choices=["ours", "baseline"], default=["ours", "baseline"])
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--path", choices=["anthropic", "scripted"], default="anthropic", help="model path")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="settings of ours")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.set)
     py_spy = str(Path(sys.executable).with_name("py-spy"))
     for name in args.server:
-        figures = profile(name, args.concurrency, args.seconds, py_spy, extra)
+        figures = profile(name, args.concurrency, args.seconds, py_spy, extra, args.path)
         print(
             f"{name}: {figures['cpu_us_per_delta']:.0f} µs of server CPU per delta "
             f"({figures['deltas']} deltas, {args.concurrency} streams; the upstream used "

@@ -42,23 +42,31 @@ def main() -> None:
 
 
 @contextlib.contextmanager
-def running(tokens: int, first_ms: float, gap_ms: float) -> Iterator[tuple[str, int]]:
-    """``(base_url, pid)`` of an upstream process with this schedule, stopped on exit."""
+def process(script: Path, schedule: tuple[int, float, float], *args: str) -> Iterator[tuple[int, int]]:
+    """``(port, pid)`` of a bench upstream ``script`` run with this schedule, which prints its port
+    on its first line and ends when its stdin closes (or at SIGTERM); stopped on exit."""
+    tokens, first_ms, gap_ms = schedule
     env = {"BENCH_TOKENS": str(tokens), "BENCH_FIRST_MS": str(first_ms), "BENCH_GAP_MS": str(gap_ms)}
-    process = subprocess.Popen(
-        [sys.executable, str(Path(__file__))],
+    child = subprocess.Popen(
+        [sys.executable, str(script), *args],
         env={**os.environ, **env},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
-        assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}", process.pid
+        assert child.stdout is not None
+        yield int(child.stdout.readline()), child.pid
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        child.terminate()
+        child.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running(tokens: int, first_ms: float, gap_ms: float) -> Iterator[tuple[str, int]]:
+    """``(base_url, pid)`` of an upstream process with this schedule, stopped on exit."""
+    with process(Path(__file__), (tokens, first_ms, gap_ms)) as (port, pid):
+        yield f"http://127.0.0.1:{port}", pid
 
 
 if __name__ == "__main__":
