@@ -68,10 +68,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The streaming benchmark against the FastAPI baseline (docs/performance.md), then streams per
-# core under daphne and uvicorn. `make bench-data` measures retrieval and the dashboard queries.
+# The streaming benchmark against the FastAPI baseline on both model paths (scripted, and the real
+# anthropic SDK against a Messages API stand-in: docs/performance.md), the model libraries' CPU per
+# delta layer by layer, then streams per core under daphne and uvicorn. `make bench-data` measures retrieval and the dashboard queries.
 bench: install
 	$(BIN)/python bench/suite.py
+	$(BIN)/python bench/sdk_layers.py
 	$(BIN)/python bench/servers.py
 	$(BIN)/python bench/db_stress.py
 

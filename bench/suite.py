@@ -77,7 +77,9 @@ SETTINGS = {
     "LOG_LEVEL": "WARNING",
 }
 # Bursts per concurrency (and server): one stream is noisy, 500 take the machine for seconds.
-ROUNDS = {"scripted": {1: 32, 50: 4, 200: 2, 500: 1}, "anthropic": {1: 16, 50: 4, 200: 2, 500: 1}}
+# Both paths must fit `make bench` into 12 minutes on 2 cores.
+ROUNDS = {"scripted": {1: 24, 50: 4, 200: 2, 500: 1}, "anthropic": {1: 16, 50: 4, 200: 2, 500: 1}}
+STARTED = time.monotonic()
 ASGI_SERVER = "uvicorn"  # as deployed (`make run`, `make cluster`); --server daphne to compare
 
 
@@ -321,7 +323,7 @@ def passes(figures: dict[str, float]) -> bool:
     return figures["gap_p99_ms"] < 100 and figures["ttft_overhead_p95_ms"] + FIRST_MS < 500
 
 
-async def sustained(server: Server, concurrency: int, seconds: float = 4.0) -> dict[str, float]:
+async def sustained(server: Server, concurrency: int, seconds: float = 3.0) -> dict[str, float]:
     """``concurrency`` streams open all the time for ``seconds``: each client starts its next
     stream when its last one ends, the first starts spread over one stream's length (steady load,
     not a burst). Figures over the streams started after that ramp."""
@@ -407,7 +409,7 @@ def run_path(path: str, args: argparse.Namespace, record: Callable[[str, str, di
     """Every figure of one path: the scripted model, or the real Anthropic SDK against the
     Messages API stand-in. The real path leaves out the 10,000-token answer and the memory runs
     (what they measure does not depend on the model library)."""
-    print(f"{PATH_NAMES[path]}:", flush=True)
+    print(f"{PATH_NAMES[path]} ({time.monotonic() - STARTED:.0f} s in):", flush=True)
     schedule = (TOKENS, FIRST_MS, GAP_MS)
     with upstream_for(path, *schedule) as upstream:
         with ours(*schedule, upstream=upstream) as mine, baseline(*schedule, upstream=upstream) as theirs:
