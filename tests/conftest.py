@@ -236,6 +236,22 @@ async def stream_query(async_client, query: str, headers: dict) -> list[tuple[in
     return parse_sse(b"".join([chunk async for chunk in response.streaming_content]))
 
 
+async def streams_finished(seconds: float = 10.0) -> None:
+    """Wait until this process's generations, their Redis copies and outcome writes have ended.
+    A response is read to its end before its generation has written its outcome; a test that
+    returns then closes its event loop under them, and the loop's teardown can wait for a
+    cancelled Redis write that never ends (seen on PostgreSQL + Redis)."""
+    import asyncio
+
+    from streaming.engine.runtime import RUNTIME
+    from streaming.eventlog.run import RUNS
+
+    running = [t for run in list(RUNS.values()) for t in (run.task, run.mirror) if t and not t.done()]
+    if running:
+        await asyncio.wait(running, timeout=seconds)
+    await RUNTIME.settled()
+
+
 def redis_test_url(db: int) -> str | None:
     """Redis database ``db`` on REDIS_URL's server (or 127.0.0.1:6379), if it answers."""
     import os

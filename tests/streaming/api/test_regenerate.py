@@ -9,7 +9,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from streaming.models import Conversation, Status, StreamSession
-from tests.conftest import log_session, parse_sse
+from tests.conftest import log_session, parse_sse, streams_finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/api/v1/stream/query"
@@ -49,7 +49,9 @@ async def ask(async_client, token, body) -> tuple[int, list]:
     )
     if response.status_code != 200:
         return response.status_code, response.json()["error"]["code"]
-    return 200, parse_sse(b"".join([c async for c in response.streaming_content]))
+    events = parse_sse(b"".join([c async for c in response.streaming_content]))
+    await streams_finished()
+    return 200, events
 
 
 async def conversation_of_two(async_client, token) -> tuple[str, str, str]:
@@ -113,6 +115,7 @@ async def test_regenerate_from_the_chat_page_endpoint(small_kb, user, async_clie
     assert response.status_code == 201
     created = await StreamSession.objects.aget(pk=response.json()["session_id"])
     assert created.regenerates_id == earlier.pk and created.conversation_id == conversation.pk
+    await streams_finished()  # the generation runs on with no reader
 
 
 async def test_refusals(small_kb, user, access_token, async_client, seen, django_user_model):
