@@ -1,7 +1,7 @@
 """Streams per core: the app under daphne and under uvicorn, one worker process each, and
 `make cluster` (two uvicorn workers behind nginx on PostgreSQL and Redis: ``--servers cluster``).
 
-    .venv/bin/python bench/servers.py [--concurrency 50 200] [--tokens 100] [--gap-ms 20]
+    .venv/bin/python bench/servers.py [--concurrency 200] [--tokens 100] [--gap-ms 20]
 
 A scripted model (tests/support/browser_models.py) answers every question with ``--tokens`` tokens, one
 every ``--gap-ms`` ms, so each stream lasts ``tokens * gap``. For each server and concurrency the
@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument(
         "--servers", nargs="+", default=["daphne", "uvicorn"], help="daphne, uvicorn, cluster"
     )
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[200])
     parser.add_argument("--tokens", type=int, default=100)
     parser.add_argument("--gap-ms", type=float, default=20.0)
     parser.add_argument("--json", type=Path, help="also write the figures here")
