@@ -144,7 +144,7 @@ def main() -> None:
     )
     parser.add_argument("--deltas", type=int, default=600)
     parser.add_argument("--gap-ms", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     import uvloop  # the servers' event loop (uvicorn[standard])
 
